@@ -1,0 +1,55 @@
+"""The ``dmd`` command line: one entry point for the whole pipeline.
+
+Each package contributes its subcommands through an ``add_commands(subparsers)`` function in its own ``cli``
+module; heavy imports (torch, SB3, matplotlib) happen inside the command handlers, so ``dmd --help`` is instant.
+
+========================  ===================================================
+``dmd demo``              trials of every task, observer/oracle/random scores
+``dmd train rl|sl``       train a policy (``agents.cli``)
+``dmd analyze ...``       measure the dynamics of saved policies
+``dmd experiment ...``    ensembles of RL and SL runs, comparison report
+========================  ===================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional, Sequence
+
+# Modules that contribute subcommands, in help order. A module missing here (not yet built) is skipped.
+COMMAND_MODULES = ("dm_envs.cli", "agents.cli", "analysis.analyze_cli", "analysis.experiment_cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``dmd`` argument parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="dmd",
+        description="Decision dynamics: train RNNs by RL and SL on decision tasks and compare their dynamics.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:
+                continue
+            raise
+        module.add_commands(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run ``dmd`` with ``argv`` (default: the process arguments); returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

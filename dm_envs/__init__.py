@@ -1,0 +1,92 @@
+"""dm_envs: perceptual decision-making tasks of graded complexity as Gymnasium environments.
+
+Importing the package registers the environments::
+
+    import gymnasium as gym
+    import dm_envs
+
+    env = gym.make("DecisionMaking-v0", complexity=3)            # the paper's context-dependent task
+    env = gym.make("DecisionMaking-v0", complexity=1, coherences=[0.05, 0.5], noise="gaussian")
+    envs = gym.make_vec("DecisionMaking-v0", num_envs=64, vectorization_mode="vector_entry_point")
+    env = gym.make("dm_envs:ContextDecisionMaking-v0")            # no prior import needed
+
+One trial generator (:func:`sample_trials`) feeds the single env, the batched vector env, the SB3 adapter
+(:mod:`dm_envs.sb3`, imported on demand) and the supervised :class:`TrialDataset`, so reinforcement and supervised
+learning see identically distributed trials.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+from ._engine import OUTCOMES, TRIALS_PER_BLOCK, TrialEngine
+from .config import (
+    COMPLEXITY_LEVELS,
+    DEFAULT_COMPLEXITY,
+    PRESETS,
+    STAGES,
+    TaskConfig,
+    make_config,
+)
+from .dataset import SupervisedBatch, TrialDataset
+from .env import DecisionMakingEnv
+from .observers import ObserverResult, bayes_accuracy, integrator_accuracy
+from .scoring import TrialScores, oracle_policy, random_policy, run_closed_loop, score_actions
+from .trials import TrialBatch, sample_trials, stage_input
+from .vector import DecisionMakingVectorEnv
+
+__version__ = "0.1.0"
+
+ENV_IDS: dict[str, dict] = {
+    "DecisionMaking-v0": {},
+    "PerceptualDecisionMaking-v0": {"complexity": 1},
+    "DelayedDecisionMaking-v0": {"complexity": 2},
+    "ContextDecisionMaking-v0": {"complexity": 3},
+    "MultiChoiceContextDecisionMaking-v0": {"complexity": 4},
+    "NeuroGymContextDecisionMaking-v0": {"preset": "neurogym"},
+}
+"""Registered ids and the keyword arguments each passes to :class:`DecisionMakingEnv`."""
+
+
+def _register() -> None:
+    for env_id, kwargs in ENV_IDS.items():
+        if env_id in gym.registry:
+            continue
+        gym.register(
+            id=env_id,
+            entry_point="dm_envs.env:DecisionMakingEnv",
+            vector_entry_point="dm_envs.vector:DecisionMakingVectorEnv",
+            kwargs=dict(kwargs),
+            disable_env_checker=False,
+        )
+
+
+_register()
+
+__all__ = [
+    "COMPLEXITY_LEVELS",
+    "DEFAULT_COMPLEXITY",
+    "ENV_IDS",
+    "OUTCOMES",
+    "PRESETS",
+    "STAGES",
+    "TRIALS_PER_BLOCK",
+    "DecisionMakingEnv",
+    "DecisionMakingVectorEnv",
+    "ObserverResult",
+    "SupervisedBatch",
+    "TaskConfig",
+    "TrialBatch",
+    "TrialDataset",
+    "TrialEngine",
+    "TrialScores",
+    "bayes_accuracy",
+    "integrator_accuracy",
+    "make_config",
+    "oracle_policy",
+    "random_policy",
+    "run_closed_loop",
+    "sample_trials",
+    "score_actions",
+    "stage_input",
+]

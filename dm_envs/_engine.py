@@ -1,0 +1,250 @@
+"""The trial state machine shared by the single env and the batched vector envs.
+
+Rules of a step (the same for every env of the suite):
+
+* In the decision stage, a choice (action ``a > 0``) ends the trial: ``reward_correct`` if ``a`` is the correct
+  action, else ``reward_fail``. Fixating through the last decision step ends the trial with ``reward_miss``.
+* Before the decision stage, a choice in a stage where fixation is required (``TaskConfig.fixation_required``) earns
+  ``reward_abort``; it ends the trial only if ``abort_ends_trial``.
+
+Each step of a trial gets a code (``FREE``, ``HOLD``, ``DECIDE``, ``DECIDE_LAST``); the outcome of an action is a
+lookup in small tables indexed by ``(code * A + ground truth) * A + action`` (``A`` actions). Both the scalar
+single env and the vectorised engine read the same tables, so they cannot disagree.
+
+Trials are drawn in blocks of :data:`TRIALS_PER_BLOCK` by :func:`~dm_envs.trials.sample_trials` from each env's
+own generator: the ``i``-th trial an env seeded ``s`` runs is the same whether it runs alone or inside a vector env.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional, Sequence
+
+import numpy as np
+from gymnasium.utils import seeding
+
+from .config import DECISION, DELAY, FIXATION, STIMULUS, TaskConfig
+from .trials import TrialBatch, sample_trials
+
+TRIALS_PER_BLOCK = 64
+"""Trials drawn per call of the generator by an env (amortises the call over many steps)."""
+
+FREE, HOLD, DECIDE, DECIDE_LAST = range(4)
+NONE, ABORT, CORRECT, WRONG, MISS = range(5)
+OUTCOMES = ("none", "abort", "correct", "wrong", "miss")
+
+
+def outcome_tables(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reward, trial-end flag and outcome of every ``(code, ground truth, action)``, flattened.
+
+    The entry for a step with code ``c`` and ground-truth action ``g`` under action ``a`` sits at
+    ``(c * A + g) * A + a`` with ``A = cfg.n_actions`` (see :func:`step_keys`).
+    """
+    n_act = cfg.n_actions
+    size = 4 * n_act * n_act
+    reward = np.zeros(size, dtype=np.float32)
+    done = np.zeros(size, dtype=bool)
+    outcome = np.zeros(size, dtype=np.int8)
+    for code in range(4):
+        for gt in range(n_act):
+            for a in range(n_act):
+                i = (code * n_act + gt) * n_act + a
+                if code == HOLD and a != 0:
+                    reward[i], done[i], outcome[i] = cfg.reward_abort, cfg.abort_ends_trial, ABORT
+                elif code in (DECIDE, DECIDE_LAST) and a != 0:
+                    reward[i] = cfg.reward_correct if a == gt else cfg.reward_fail
+                    done[i], outcome[i] = True, CORRECT if a == gt else WRONG
+                elif code == DECIDE_LAST:
+                    reward[i], done[i], outcome[i] = cfg.reward_miss, True, MISS
+    return reward, done, outcome
+
+
+def step_keys(trials: TrialBatch) -> np.ndarray:
+    """``(N, T)`` int64 offset of every step into the :func:`outcome_tables` (add the action to index them)."""
+    n_act = trials.config.n_actions
+    return (step_codes(trials).astype(np.int64) * n_act + trials.gt) * n_act
+
+
+def step_codes(trials: TrialBatch) -> np.ndarray:
+    """``(N, T)`` int8 code of every step (padding gets ``FREE``; it is never visited)."""
+    cfg = trials.config
+    hold_stages = (FIXATION, STIMULUS, DELAY) if cfg.fixation_required == "until_decision" else (FIXATION,)
+    t = np.arange(trials.n_steps)
+    last = t[None, :] == (trials.length[:, None] - 1)
+    by_stage = np.full(5, FREE, dtype=np.int8)  # indexed by stage id, the padding (-1) last
+    by_stage[list(hold_stages)] = HOLD
+    by_stage[DECISION] = DECIDE
+    codes = by_stage[trials.stage]
+    codes[(trials.stage == DECISION) & last] = DECIDE_LAST
+    return codes
+
+
+def rng_from_seed(seed: int | None) -> np.random.Generator:
+    """The generator Gymnasium's ``reset(seed=...)`` creates, so vector and single envs draw identically."""
+    return seeding.np_random(seed)[0]
+
+
+class StepResult(NamedTuple):
+    """What :meth:`TrialEngine.step` returns.
+
+    ``reward`` and ``done`` always; the trial fields are ``None`` unless a trial ended (``any_done``), and then are
+    ``(N, ...)`` arrays meaningful where ``done``: they describe the trial that just ended, read before the env moved
+    on (its tape may since have been overwritten by a new block).
+    """
+
+    reward: np.ndarray  # (N,) float32
+    done: np.ndarray  # (N,) bool: the env's trial ended at this step (the env is already on its next trial)
+    any_done: bool
+    outcome: Optional[np.ndarray] = None  # (N,) int8 index into OUTCOMES
+    final_obs: Optional[np.ndarray] = None  # (N, obs_dim) the observation that followed the trial's last step
+    end_step: Optional[np.ndarray] = None  # (N,) index within the trial of its last step
+    correct_choice: Optional[np.ndarray] = None  # (N,) 0-based
+    context: Optional[np.ndarray] = None  # (N,)
+    coherence: Optional[np.ndarray] = None  # (N, n_streams)
+    direction: Optional[np.ndarray] = None  # (N, n_streams)
+
+
+class TrialEngine:
+    """``num_envs`` independent trial streams stepped together in numpy.
+
+    Each env owns a region of a flat "tape" holding ``TRIALS_PER_BLOCK`` trials, each in ``max_trial_steps`` slots
+    (trial ``r`` starts at slot ``r * max_trial_steps``), drawn in one call of the generator from the env's own
+    ``numpy`` generator. An env's state is one position on the tape. A step is a
+    few vectorised lookups: the outcome table entry of (step, action), then ``pos + 1``, or the start of the next
+    trial where the trial ended. When an env runs past its block, a new block is drawn.
+
+    Per-trial metadata (``length``, ``coherence``, ``direction``, ``context``, ``correct_choice``) has one row per
+    tape trial; the trial at tape position ``pos`` is row ``pos // max_trial_steps``.
+    """
+
+    def __init__(self, config: TaskConfig, num_envs: int) -> None:
+        if int(num_envs) < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.config = config
+        self.num_envs = n = int(num_envs)
+        self.k = TRIALS_PER_BLOCK
+        self.region = self.k * config.max_trial_steps  # tape slots reserved per env
+        self.rngs: list[np.random.Generator] = [rng_from_seed(None) for _ in range(n)]
+        self.reward_table, self.done_table, self.outcome_table = outcome_tables(config)
+        slots = n * self.region
+        self.obs = np.zeros((slots, config.obs_dim), dtype=np.float32)
+        self.gt = np.zeros(slots, dtype=np.int64)
+        self.stage = np.full(slots, -1, dtype=np.int8)
+        self.key = np.zeros(slots, dtype=np.int64)  # outcome-table offset of the step (add the action)
+        self.final_pos = np.zeros(slots, dtype=np.int64)  # the observation after each step, clipped to its trial
+        rows = n * self.k
+        self.start = np.zeros(rows, dtype=np.int64)  # tape position of each trial's first step
+        self.last = np.zeros(rows, dtype=np.int64)  # tape position of each trial's last step
+        self.next_start = np.zeros(rows, dtype=np.int64)  # the following trial's start (-1: the block's last)
+        self.length = np.zeros(rows, dtype=np.int64)
+        self.coherence = np.zeros((rows, config.n_streams))
+        self.direction = np.zeros((rows, config.n_streams), dtype=np.int64)
+        self.context = np.zeros(rows, dtype=np.int64)
+        self.correct_choice = np.zeros(rows, dtype=np.int64)
+        # the same metadata as one float matrix, gathered in one go at trial ends:
+        # [correct_choice, context, coherence (n_streams), direction (n_streams)]
+        self.meta = np.zeros((rows, 2 + 2 * config.n_streams))
+        self.pos = np.zeros(n, dtype=np.int64)
+
+    # ------------------------------------------------------------------ blocks
+    def _fill_block(self, env: int) -> None:
+        """Draw a new block of trials for ``env`` and put the env at its first step."""
+        b = sample_trials(self.config, self.k, self.rngs[env])
+        k, t_max, T = self.k, self.config.max_trial_steps, b.n_steps
+        span = slice(env * self.region, (env + 1) * self.region)
+
+        def put(tape: np.ndarray, values: np.ndarray) -> None:
+            # trial j of the block occupies tape slots [j * t_max, j * t_max + length_j)
+            tape[span].reshape(k, t_max, *tape.shape[1:])[:, :T] = values
+
+        put(self.obs, b.obs)
+        put(self.gt, b.gt)
+        put(self.stage, b.stage)
+        put(self.key, step_keys(b))
+        rows = slice(env * k, (env + 1) * k)
+        start = span.start + np.arange(k) * t_max
+        last = start + b.length - 1
+        put(self.final_pos, np.minimum(start[:, None] + np.arange(1, T + 1), last[:, None]))
+        self.start[rows] = start
+        self.last[rows] = last
+        self.next_start[rows] = np.append(start[1:], -1)
+        self.length[rows] = b.length
+        self.coherence[rows] = b.coherence
+        self.direction[rows] = b.direction
+        self.context[rows] = b.context
+        self.correct_choice[rows] = b.correct_choice
+        self.meta[rows] = np.column_stack([b.correct_choice, b.context, b.coherence, b.direction])
+        self.pos[env] = span.start
+
+    def seed(self, seeds: Sequence[int | None]) -> None:
+        """Give env ``i`` a fresh generator seeded ``seeds[i]`` (``None``: from OS entropy)."""
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
+        self.rngs = [rng_from_seed(None if s is None else int(s)) for s in seeds]
+
+    def reset(self, envs: Sequence[int] | None = None) -> None:
+        """Draw a fresh block on the given envs (all by default) and start its first trial."""
+        for e in range(self.num_envs) if envs is None else envs:
+            self._fill_block(int(e))
+
+    # ------------------------------------------------------------------ stepping
+    def step(self, actions: np.ndarray) -> StepResult:
+        """Advance every env by one step (``actions``: valid int64 actions, ``(N,)``)."""
+        pos = self.pos
+        idx = self.key[pos]
+        idx += actions
+        reward = self.reward_table[idx]
+        done = self.done_table[idx]
+        if not np.count_nonzero(done):
+            self.pos = pos + 1
+            return StepResult(reward, done, False)
+        row = pos // self.config.max_trial_steps
+        meta = self.meta[row]  # one gather for all the trial's metadata
+        ns = self.config.n_streams
+        ended = StepResult(
+            reward,
+            done,
+            True,
+            outcome=self.outcome_table[idx],
+            final_obs=self.obs[self.final_pos[pos]],
+            end_step=pos - self.start[row],
+            correct_choice=meta[:, 0].astype(np.int64),
+            context=meta[:, 1].astype(np.int64),
+            coherence=meta[:, 2 : 2 + ns],
+            direction=meta[:, 2 + ns :].astype(np.int64),
+        )
+        self.pos = nxt = np.where(done, self.next_start[row], pos + 1)
+        if np.count_nonzero(nxt < 0):  # some env finished its block: draw the next one
+            for e in np.flatnonzero(nxt < 0):
+                self._fill_block(int(e))
+        return ended
+
+    def end_trial(self, env: int) -> None:
+        """Abandon ``env``'s running trial and move it to its next trial."""
+        nxt = int(self.next_start[self.pos[env] // self.config.max_trial_steps])
+        if nxt < 0:
+            self._fill_block(env)
+        else:
+            self.pos[env] = nxt
+
+    # ------------------------------------------------------------------ views
+    def current_obs(self) -> np.ndarray:
+        """``(N, obs_dim)`` observation each env shows now (a copy)."""
+        return self.obs[self.pos]
+
+    def current_gt(self) -> np.ndarray:
+        """``(N,)`` ground-truth action for the observation each env shows now (what an oracle would answer)."""
+        return self.gt[self.pos]
+
+    def current_stage(self) -> np.ndarray:
+        """``(N,)`` stage id of the step each env is at."""
+        return self.stage[self.pos]
+
+    def current_rows(self) -> np.ndarray:
+        """``(N,)`` metadata row of each env's running trial."""
+        return self.pos // self.config.max_trial_steps
+
+    def step_in_trial(self) -> np.ndarray:
+        """``(N,)`` index of the current step within each env's running trial."""
+        return self.pos % self.config.max_trial_steps
+
+
