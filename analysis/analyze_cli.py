@@ -1,0 +1,26 @@
+"""``dmd analyze ...``: the analysis subcommands, contributed by the analysis modules.
+
+Each module listed in :data:`ANALYZE_MODULES` defines ``add_analyze_commands(subparsers)``; a module not yet present
+is skipped.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+ANALYZE_MODULES = ("analysis.dynamics_cli", "analysis.populations_cli")
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``dmd analyze`` and its subcommands."""
+    p = sub.add_parser("analyze", help="measure the dynamics of saved policies (RL or SL)")
+    asub = p.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
+    for name in ANALYZE_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:
+                continue
+            raise
+        module.add_analyze_commands(asub)
