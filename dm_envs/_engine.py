@@ -144,6 +144,7 @@ class TrialEngine:
         # [correct_choice, context, coherence (n_streams), direction (n_streams)]
         self.meta = np.zeros((rows, 2 + 2 * config.n_streams))
         self.pos = np.zeros(n, dtype=np.int64)
+        self.blocks_drawn = np.zeros(n, dtype=np.int64)  # how many blocks each env has drawn (identifies a block)
 
     # ------------------------------------------------------------------ blocks
     def _fill_block(self, env: int) -> None:
@@ -174,6 +175,7 @@ class TrialEngine:
         self.correct_choice[rows] = b.correct_choice
         self.meta[rows] = np.column_stack([b.correct_choice, b.context, b.coherence, b.direction])
         self.pos[env] = span.start
+        self.blocks_drawn[env] += 1
 
     def seed(self, seeds: Sequence[int | None]) -> None:
         """Give env ``i`` a fresh generator seeded ``seeds[i]`` (``None``: from OS entropy)."""

@@ -118,6 +118,8 @@ class DecisionMakingEnv(gym.Env):
         self._engine = TrialEngine(self.config, 1)
         self._started = False
         self._last: dict[str, Any] = {}
+        self._info_key: tuple[int, int] = (-1, -1)
+        self._info: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ gymnasium API
     def reset(self, *, seed: Optional[int] = None, options: Optional[dict] = None) -> tuple[np.ndarray, dict]:
@@ -143,8 +145,7 @@ class DecisionMakingEnv(gym.Env):
         idx = int(e.key[pos]) + a
         reward = float(e.reward_table[idx])
         done = bool(e.done_table[idx])
-        info = self._trial_info()
-        info["gt"], info["stage"], info["new_trial"] = int(e.gt[pos]), int(e.stage[pos]), done
+        info = {**self._trial_info(), "gt": int(e.gt[pos]), "stage": int(e.stage[pos]), "new_trial": done}
         if done:
             outcome = OUTCOMES[int(e.outcome_table[idx])]
             obs = e.obs[int(e.final_pos[pos])].copy()
@@ -173,14 +174,19 @@ class DecisionMakingEnv(gym.Env):
 
     # ------------------------------------------------------------------ helpers
     def _trial_info(self) -> dict[str, Any]:
+        """A fresh copy of the running trial's metadata (built once per trial, copied on every call because users
+        keep the infos they are given)."""
         e = self._engine
-        row = int(e.current_rows()[0])
-        info: dict[str, Any] = {
-            "coherence": e.coherence[row].copy(),
-            "direction": e.direction[row].copy(),
-            "context": int(e.context[row]),
-            "correct_choice": int(e.correct_choice[row]),
-        }
-        if self.config.n_choices == 2:
-            info["signed_coherence"] = np.where(e.direction[row] == 0, e.coherence[row], -e.coherence[row])
-        return info
+        key = (int(e.pos[0]) // e.config.max_trial_steps, int(e.blocks_drawn[0]))
+        if self._info_key != key:
+            row = key[0]
+            info: dict[str, Any] = {
+                "coherence": e.coherence[row].copy(),
+                "direction": e.direction[row].copy(),
+                "context": int(e.context[row]),
+                "correct_choice": int(e.correct_choice[row]),
+            }
+            if self.config.n_choices == 2:
+                info["signed_coherence"] = np.where(e.direction[row] == 0, e.coherence[row], -e.coherence[row])
+            self._info_key, self._info = key, info
+        return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in self._info.items()}
