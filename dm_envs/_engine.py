@@ -34,7 +34,8 @@ OUTCOMES = ("none", "abort", "correct", "wrong", "miss")
 
 
 def outcome_tables(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Reward, trial-end flag and outcome of every ``(code, ground truth, action)``, flattened.
+    """Reward, trial-end flag and outcome of every ``(code, ground truth, action)``, flattened (see also
+    :func:`choice_table`).
 
     The entry for a step with code ``c`` and ground-truth action ``g`` under action ``a`` sits at
     ``(c * A + g) * A + a`` with ``A = cfg.n_actions`` (see :func:`step_keys`).
@@ -56,6 +57,13 @@ def outcome_tables(cfg: TaskConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]
                 elif code == DECIDE_LAST:
                     reward[i], done[i], outcome[i] = cfg.reward_miss, True, MISS
     return reward, done, outcome
+
+
+def choice_table(cfg: TaskConfig) -> np.ndarray:
+    """The choice (0-based) a trial ends with for each :func:`outcome_tables` entry; -1 where none is made."""
+    _, _, outcome = outcome_tables(cfg)
+    action = np.arange(outcome.size) % cfg.n_actions
+    return np.where((outcome == CORRECT) | (outcome == WRONG), action - 1, -1)
 
 
 def step_keys(trials: TrialBatch) -> np.ndarray:
@@ -95,6 +103,7 @@ class StepResult(NamedTuple):
     done: np.ndarray  # (N,) bool: the env's trial ended at this step (the env is already on its next trial)
     any_done: bool
     outcome: Optional[np.ndarray] = None  # (N,) int8 index into OUTCOMES
+    choice: Optional[np.ndarray] = None  # (N,) the choice (0-based) the trial ended with, -1 for none
     final_obs: Optional[np.ndarray] = None  # (N, obs_dim) the observation that followed the trial's last step
     end_step: Optional[np.ndarray] = None  # (N,) index within the trial of its last step
     correct_choice: Optional[np.ndarray] = None  # (N,) 0-based
@@ -122,9 +131,11 @@ class TrialEngine:
         self.config = config
         self.num_envs = n = int(num_envs)
         self.k = TRIALS_PER_BLOCK
-        self.region = self.k * config.max_trial_steps  # tape slots reserved per env
+        self.t_max = config.max_trial_steps  # tape slots per trial
+        self.region = self.k * self.t_max  # tape slots reserved per env
         self.rngs: list[np.random.Generator] = [rng_from_seed(None) for _ in range(n)]
         self.reward_table, self.done_table, self.outcome_table = outcome_tables(config)
+        self.choice_table = choice_table(config)
         slots = n * self.region
         self.obs = np.zeros((slots, config.obs_dim), dtype=np.float32)
         self.gt = np.zeros(slots, dtype=np.int64)
@@ -140,9 +151,9 @@ class TrialEngine:
         self.direction = np.zeros((rows, config.n_streams), dtype=np.int64)
         self.context = np.zeros(rows, dtype=np.int64)
         self.correct_choice = np.zeros(rows, dtype=np.int64)
-        # the same metadata as one float matrix, gathered in one go at trial ends:
-        # [correct_choice, context, coherence (n_streams), direction (n_streams)]
-        self.meta = np.zeros((rows, 2 + 2 * config.n_streams))
+        # the integer metadata as one matrix, gathered in one go at trial ends:
+        # [correct_choice, context, direction (n_streams)]
+        self.meta = np.zeros((rows, 2 + config.n_streams), dtype=np.int64)
         self.pos = np.zeros(n, dtype=np.int64)
         self.blocks_drawn = np.zeros(n, dtype=np.int64)  # how many blocks each env has drawn (identifies a block)
 
@@ -150,7 +161,7 @@ class TrialEngine:
     def _fill_block(self, env: int) -> None:
         """Draw a new block of trials for ``env`` and put the env at its first step."""
         b = sample_trials(self.config, self.k, self.rngs[env])
-        k, t_max, T = self.k, self.config.max_trial_steps, b.n_steps
+        k, t_max, T = self.k, self.t_max, b.n_steps
         span = slice(env * self.region, (env + 1) * self.region)
 
         def put(tape: np.ndarray, values: np.ndarray) -> None:
@@ -173,7 +184,7 @@ class TrialEngine:
         self.direction[rows] = b.direction
         self.context[rows] = b.context
         self.correct_choice[rows] = b.correct_choice
-        self.meta[rows] = np.column_stack([b.correct_choice, b.context, b.coherence, b.direction])
+        self.meta[rows] = np.column_stack([b.correct_choice, b.context, b.direction])
         self.pos[env] = span.start
         self.blocks_drawn[env] += 1
 
@@ -199,20 +210,20 @@ class TrialEngine:
         if not np.count_nonzero(done):
             self.pos = pos + 1
             return StepResult(reward, done, False)
-        row = pos // self.config.max_trial_steps
-        meta = self.meta[row]  # one gather for all the trial's metadata
-        ns = self.config.n_streams
+        row = pos // self.t_max
+        meta = self.meta[row]  # one gather for the trial's integer metadata
         ended = StepResult(
             reward,
             done,
             True,
             outcome=self.outcome_table[idx],
+            choice=self.choice_table[idx],
             final_obs=self.obs[self.final_pos[pos]],
             end_step=pos - self.start[row],
-            correct_choice=meta[:, 0].astype(np.int64),
-            context=meta[:, 1].astype(np.int64),
-            coherence=meta[:, 2 : 2 + ns],
-            direction=meta[:, 2 + ns :].astype(np.int64),
+            correct_choice=meta[:, 0],
+            context=meta[:, 1],
+            coherence=self.coherence[row],
+            direction=meta[:, 2:],
         )
         self.pos = nxt = np.where(done, self.next_start[row], pos + 1)
         if np.count_nonzero(nxt < 0):  # some env finished its block: draw the next one
@@ -222,7 +233,7 @@ class TrialEngine:
 
     def end_trial(self, env: int) -> None:
         """Abandon ``env``'s running trial and move it to its next trial."""
-        nxt = int(self.next_start[self.pos[env] // self.config.max_trial_steps])
+        nxt = int(self.next_start[self.pos[env] // self.t_max])
         if nxt < 0:
             self._fill_block(env)
         else:
@@ -243,10 +254,10 @@ class TrialEngine:
 
     def current_rows(self) -> np.ndarray:
         """``(N,)`` metadata row of each env's running trial."""
-        return self.pos // self.config.max_trial_steps
+        return self.pos // self.t_max
 
     def step_in_trial(self) -> np.ndarray:
         """``(N,)`` index of the current step within each env's running trial."""
-        return self.pos % self.config.max_trial_steps
+        return self.pos % self.t_max
 
 

@@ -177,7 +177,7 @@ class DecisionMakingEnv(gym.Env):
         """A fresh copy of the running trial's metadata (built once per trial, copied on every call because users
         keep the infos they are given)."""
         e = self._engine
-        key = (int(e.pos[0]) // e.config.max_trial_steps, int(e.blocks_drawn[0]))
+        key = (int(e.pos[0]) // e.t_max, int(e.blocks_drawn[0]))
         if self._info_key != key:
             row = key[0]
             info: dict[str, Any] = {

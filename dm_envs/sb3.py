@@ -18,7 +18,7 @@ from typing import Any, Iterable, Optional, Sequence
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
-from ._engine import CORRECT, OUTCOMES, WRONG, TrialEngine
+from ._engine import CORRECT, OUTCOMES, TrialEngine
 from .config import TaskConfig, make_config
 from .env import _spaces
 from .vector import check_actions, seeds_for
@@ -98,7 +98,7 @@ class TrialVecEnv(VecEnv):
                     "is_success": correct,
                     "outcome": OUTCOMES[o],
                     "correct": correct,
-                    "choice": int(a[i]) - 1 if o in (CORRECT, WRONG) else -1,
+                    "choice": int(r.choice[i]),
                     "coherence": r.coherence[i],
                     "direction": r.direction[i],
                     "context": int(r.context[i]),

@@ -148,8 +148,7 @@ def run_closed_loop(
         if r.any_done:
             d = r.done
             outcome.append(r.outcome[d])
-            chose = (r.outcome[d] == CORRECT) | (r.outcome[d] == WRONG)
-            choice.append(np.where(chose, actions[d] - 1, -1))
+            choice.append(r.choice[d])
             end.append(r.end_step[d])
             coh.append(r.coherence[d, r.context[d]])
             rewards.append(ret[d])

@@ -97,7 +97,8 @@ class TrialBatch:
         return TrialBatch(config=self.config, **sub)
 
     def time_major(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(obs (T, N, D), gt (T, N), stage (T, N))``: the layout recurrent networks consume."""
+        """``(obs (T, N, D), gt (T, N), stage (T, N))``: the layout recurrent networks consume (no copy when the
+        batch came from :func:`sample_trials`, which builds it time-major)."""
         return (
             np.ascontiguousarray(self.obs.transpose(1, 0, 2)),
             np.ascontiguousarray(self.gt.T),
@@ -191,6 +192,43 @@ def _directions_from_signed(signed: np.ndarray, rng_fallback: np.ndarray) -> tup
     return np.abs(signed), direction.astype(np.int64)
 
 
+def _add_noise(
+    cfg: TaskConfig,
+    obs_tm: np.ndarray,
+    stage_tm: np.ndarray,
+    stim_onset: np.ndarray,
+    stim_len: np.ndarray,
+    rng: np.random.Generator,
+    apply: bool,
+) -> None:
+    """Draw the input noise (always, so the random stream does not depend on ``apply``) and add it in place."""
+    amp = np.float32(cfg.noise_amplitude)
+    if cfg.noise_on == "stimulus":
+        # Only the stimulus window is noisy: draw (longest stimulus, N, stimulus channels).
+        chans, width = cfg.stimulus_slice, int(stim_len.max())
+    else:
+        chans, width = slice(0, cfg.obs_dim), obs_tm.shape[0]
+    shape = (width, obs_tm.shape[1], chans.stop - chans.start)
+    if cfg.noise == "uniform":
+        eps = rng.random(shape, dtype=np.float32)
+        eps *= 2 * amp
+        eps -= amp
+    else:
+        eps = rng.standard_normal(shape, dtype=np.float32)
+        eps *= amp
+    if not apply or amp == 0:
+        return
+    if cfg.noise_on == "all":
+        eps *= (stage_tm >= 0)[:, :, None]
+        obs_tm += eps
+    elif (stim_onset == stim_onset[0]).all() and (stim_len == stim_len[0]).all():
+        on = int(stim_onset[0])
+        obs_tm[on : on + width, :, chans] += eps
+    else:  # trials differ in stimulus timing: scatter each trial's window
+        j, i = np.nonzero(np.arange(width)[:, None] < stim_len)
+        obs_tm[stim_onset[i] + j, i, chans] += eps[j, i]
+
+
 def sample_trials(
     config: TaskConfig,
     n: int,
@@ -270,16 +308,18 @@ def sample_trials(
     if (coherence is not None or signed_coherence is not None) and ((cohs < 0) | (cohs > 1)).any():
         raise ValueError("coherence must lie in [0, 1]")
 
-    # ---- stage of every step: the number of stage boundaries passed (padding after the trial's end)
+    # ---- stage of every step: the number of stage boundaries passed (padding after the trial's end).
+    # Arrays are built time-major (T, N, ...), the layout recurrent networks consume; the batch-major fields of the
+    # TrialBatch are transposed views of them.
     length = dur.sum(axis=1)
     t_max = int(length.max())
     onset = np.zeros((n, len(STAGES)), dtype=np.int64)
     np.cumsum(dur[:, :-1], axis=1, out=onset[:, 1:])
-    t = np.arange(t_max)[None, :]
-    stage = np.zeros((n, t_max), dtype=np.int8)
+    t = np.arange(t_max)[:, None]
+    stage_tm = np.zeros((t_max, n), dtype=np.int8)
     for k_stage in range(1, len(STAGES)):
-        stage += t >= onset[:, k_stage : k_stage + 1]
-    stage[t >= length[:, None]] = PADDING
+        stage_tm += t >= onset[:, k_stage]
+    stage_tm[t >= length] = PADDING
 
     # ---- inputs: each trial has one noise-free input vector per stage; gather it for every step
     templates = np.zeros((n, len(STAGES) + 1, cfg.obs_dim), dtype=np.float32)  # the padding (-1) is row 4
@@ -288,24 +328,15 @@ def sample_trials(
     if cfg.has_context:
         templates[:, : len(STAGES), cfg.context_slice] = plan.eye[ctx][:, None, :]
     # stage -1 (padding) indexes row 4 of each trial's templates
-    rows = (np.arange(n) * (len(STAGES) + 1))[:, None] + (stage % (len(STAGES) + 1))
-    obs = templates.reshape(-1, cfg.obs_dim)[rows]
+    rows = np.arange(n) * (len(STAGES) + 1) + (stage_tm % (len(STAGES) + 1))
+    obs_tm = templates.reshape(-1, cfg.obs_dim)[rows]
 
     if cfg.noise != "none":
-        chans = cfg.stimulus_slice if cfg.noise_on == "stimulus" else slice(0, cfg.obs_dim)
-        shape = (n, t_max, chans.stop - chans.start)
-        if cfg.noise == "uniform":
-            eps = rng.random(shape, dtype=np.float32) * 2.0 - 1.0
-        else:
-            eps = rng.standard_normal(shape, dtype=np.float32)
-        if noise and cfg.noise_amplitude > 0:
-            where = (stage == STIMULUS) if cfg.noise_on == "stimulus" else (stage >= 0)
-            eps *= np.float32(cfg.noise_amplitude)
-            eps *= where[:, :, None]
-            obs[:, :, chans] += eps
+        _add_noise(cfg, obs_tm, stage_tm, onset[:, STIMULUS], dur[:, STIMULUS], rng, noise)
 
     correct = dirs[np.arange(n), ctx]
-    gt = np.where(stage == DECISION, correct[:, None] + 1, 0).astype(np.int64)
+    gt_tm = np.where(stage_tm == DECISION, correct + 1, 0)
+    obs, gt, stage = obs_tm.transpose(1, 0, 2), gt_tm.T, stage_tm.T
     return TrialBatch(
         config=cfg,
         obs=obs,

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any, Optional, Sequence
 
 import numpy as np
-from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from ._engine import CORRECT, OUTCOMES, WRONG, TrialEngine
+from ._engine import CORRECT, OUTCOMES, TrialEngine
 from .config import TaskConfig, make_config
 from .env import _spaces
 
@@ -122,20 +121,18 @@ class DecisionMakingVectorEnv(VectorEnv):
     @staticmethod
     def _trial_end_info(r: Any, a: np.ndarray) -> dict[str, Any]:
         """Info arrays describing the trials that just ended (Gymnasium's masked-dict convention)."""
-        chose = (r.outcome == CORRECT) | (r.outcome == WRONG)
         values = {
             "final_obs": r.final_obs,
             "outcome": r.outcome,
             "correct": r.outcome == CORRECT,
-            "choice": np.where(chose, a - 1, -1),
+            "choice": r.choice,
             "correct_choice": r.correct_choice,
             "context": r.context,
             "coherence": r.coherence,
             "direction": r.direction,
         }
-        info: dict[str, Any] = {}
-        for key, v in values.items():
-            info[key], info["_" + key] = v, r.done
+        info = dict(values)
+        info.update({"_" + key: r.done for key in values})
         return info
 
     def close_extras(self, **kwargs: Any) -> None:  # nothing to release

@@ -126,3 +126,16 @@ def test_batch_indexing_trims_padding():
     assert len(sub) == 3 and sub.n_steps == tr.length[short].max()
     obs_tm, gt_tm, stage_tm = sub.time_major()
     assert obs_tm.shape == (sub.n_steps, 3, sub.obs.shape[2]) and gt_tm.shape == (sub.n_steps, 3)
+
+
+def test_noise_lands_exactly_on_the_stimulus_window_when_timing_varies():
+    cfg = make_config(3, fixation=("uniform", 200, 600), stimulus=("uniform", 800, 1500))
+    noisy = sample_trials(cfg, 300, rng=8)
+    clean = sample_trials(cfg, 300, rng=8, noise=False)
+    stim = noisy.stage == STIMULUS
+    diff = noisy.obs - clean.obs
+    assert (diff[~stim] == 0).all()
+    d = diff[stim][:, cfg.stimulus_slice]
+    assert (np.abs(d) <= 0.25 + 1e-6).all() and (d != 0).all()
+    assert abs(d.std() - 0.25 / np.sqrt(3)) < 0.005
+    assert len(np.unique(noisy.onset[:, STIMULUS])) > 1 and len(np.unique(noisy.duration[:, STIMULUS])) > 1

@@ -1,0 +1,100 @@
+"""``dmd experiment run|report|status``: ensembles of RL and SL networks and the comparison report."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``dmd experiment`` and its subcommands."""
+    p = sub.add_parser("experiment", help="train and analyse ensembles of RL and SL networks; compare them")
+    esub = p.add_subparsers(dest="experiment_command", metavar="ACTION", required=True)
+
+    run = esub.add_parser("run", help="train and analyse every cell of an experiment (resumable)")
+    run.add_argument("spec", nargs="?", default=None,
+                     help="a TOML/JSON spec file or a preset name (quick, full); omit to build one from flags")
+    run.add_argument("--preset", choices=["quick", "full"], default=None, help="a built-in experiment")
+    run.add_argument("--out", required=True, help="the experiment folder (reuse it to resume)")
+    run.add_argument("--rules", nargs="+", choices=["rl", "sl"], default=None)
+    run.add_argument("--deltas", nargs="+", type=float, default=None)
+    run.add_argument("--seeds", nargs="+", type=int, default=None)
+    run.add_argument("--levels", nargs="+", type=int, default=None)
+    run.add_argument("--hidden-size", type=int, default=None)
+    run.add_argument("--target", type=float, default=None, help="accuracy criterion (default 0.95)")
+    run.add_argument("--backend", choices=["local", "serial", "ray"], default="local")
+    run.add_argument("--workers", type=int, default=None, help="local pool size (default: one per core)")
+    run.add_argument("--address", default=None, help="Ray cluster address ('auto' for a running cluster)")
+    run.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    run.add_argument("--yes", action="store_true", help="do not ask before a long (full-scale) run")
+    run.set_defaults(func=_run)
+
+    rep = esub.add_parser("report", help="write the HTML/markdown comparison report of an experiment folder")
+    rep.add_argument("out", help="the experiment folder")
+    rep.set_defaults(func=_report)
+
+    st = esub.add_parser("status", help="which cells of an experiment are done, failed or pending")
+    st.add_argument("out", help="the experiment folder")
+    st.set_defaults(func=_status)
+
+
+def _spec_from_args(args: argparse.Namespace):
+    from .experiments.spec import resolve_spec
+
+    source = args.preset or args.spec
+    return resolve_spec(
+        source,
+        rules=args.rules,
+        deltas=args.deltas,
+        seeds=args.seeds,
+        levels=args.levels,
+        hidden_size=args.hidden_size,
+        target_accuracy=args.target,
+    )
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .experiments.cost import estimate_cost, format_cost
+    from .experiments.runner import run_experiment
+
+    spec = _spec_from_args(args)
+    estimate = estimate_cost(spec, workers=args.workers)
+    print(format_cost(spec, estimate))
+    if estimate["hours"] > 2 and not args.yes:
+        answer = input("This is a long run. Start it? [y/N] ").strip().lower()
+        if answer not in ("y", "yes"):
+            print("not started")
+            return 1
+    rows = run_experiment(spec, args.out, backend=args.backend, workers=args.workers, address=args.address)
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    print("cells: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+    if not args.no_report:
+        from .experiments.report import write_report
+
+        paths = write_report(args.out)
+        print(f"report: {paths['html']}")
+    return 0 if counts.get("failed", 0) == 0 else 2
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .experiments.report import write_report
+
+    paths = write_report(args.out)
+    print(f"report: {paths['html']} (markdown: {paths['markdown']})")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from .experiments.runner import load_records
+    from .experiments.spec import Cell, ExperimentSpec
+
+    spec = ExperimentSpec.from_dict(json.loads((Path(args.out) / "spec.json").read_text()))
+    for r in load_records(spec, args.out):
+        extra = r.get("error", "") if r["status"] == "failed" else ""
+        print(f"{Cell(**r['cell']).cell_id:28s} {r['status']:12s} {extra}")
+    return 0
