@@ -88,3 +88,11 @@ def test_interrupt_then_resume(tmp_path):
     assert json.loads((cell_dir(tmp_path, first) / "starts.json").read_text()) == [0]  # not redone
     starts = json.loads((cell_dir(tmp_path, second) / "starts.json").read_text())
     assert starts[0] == 0 and 0 < starts[1] < 10  # resumed from its checkpoint
+
+
+def test_ray_backend_on_a_local_instance(tmp_path):
+    pytest.importorskip("ray")
+    spec = _spec(deltas=[0.1])
+    rows = run_experiment(spec, tmp_path, backend="ray", cell_fn=fake_cells.quick_cell, progress=False)
+    assert sorted(r["status"] for r in rows) == ["done", "done", "failed", "failed"]
+    assert all((cell_dir(tmp_path, c) / "result.json").exists() for c in spec.cells() if c.seed == 0)

@@ -213,8 +213,10 @@ def _dispatch_ray(cell_fn: CellFn, jobs: list[tuple], address: Optional[str]) ->
         raise RuntimeError("the Ray backend needs ray: pip install 'decision-dynamics[ray]'") from err
     started = not ray.is_initialized()
     if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}})
+        env_vars = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        if address is None:  # a local instance: workers see the modules this process sees
+            env_vars["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env_vars})
     try:
         remote = ray.remote(num_cpus=1, max_retries=0)(execute_cell)
         pending = [remote.remote(cell_fn, *job) for job in jobs]
