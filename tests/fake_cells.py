@@ -34,3 +34,33 @@ def slow_cell(spec: dict, cell: dict, cell_dir: str) -> dict:
         time.sleep(0.2)
         ckpt.write_text(json.dumps({"step": step + 1}))
     return {"starts": starts + [start]}
+
+
+def synthetic_cell(spec: dict, cell: dict, cell_dir: str) -> dict:
+    """A result in the schema of analysis.experiments.cell, with effects built in: RL has more quasi-periodic
+    attractors (more at low coherence and at larger delta), better balance and robustness; SL none of it."""
+    import numpy as np
+
+    rng = np.random.default_rng([cell["seed"], int(cell["delta"] * 1000), cell["rule"] == "rl"])
+    rl = cell["rule"] == "rl"
+    qp = (0.3 + 1.5 * cell["delta"] + 0.05 * rng.standard_normal()) if rl else 0.01 * rng.random()
+    cohs = [0.0, 0.1, 0.2, 0.4]
+    by_coh = {f"{c:g}": max(0.0, qp * (1.5 - 2 * c)) for c in cohs}
+    grid = np.linspace(-0.4, 0.4, 5)
+    qp_present = rng.random((2, 5, 5)) < (qp if rl else 0.0)
+    np.savez(Path(cell_dir) / "attractor_map.npz", qp_present=qp_present, coherences=grid)
+    low_acc = 0.85 + 0.2 * qp + 0.01 * rng.standard_normal() if rl else 0.9
+    return {
+        "training": {"final_accuracy": 0.96 + 0.003 * rng.random(), "steps_to_criterion": int(1e5 * (3 if rl else 1)),
+                     "low_coherence_accuracy": low_acc, "accuracy_by_coherence": {"0.1": low_acc, "0.4": 1.0}},
+        "dynamics": {"qp_fraction": qp, "qp_fraction_by_coherence": by_coh,
+                     "qp_fraction_low_coherence": by_coh["0"], "qp_fraction_high_coherence": by_coh["0.4"],
+                     "decision_basin_match": 0.97},
+        "populations": {"balance_index": (0.92 if rl else 0.6) + 0.03 * rng.standard_normal()},
+        "robustness": {"noise_mean_accuracy": (0.9 if rl else 0.8) + 0.01 * rng.standard_normal(),
+                       "kick_mean_survival": 0.7, "ablation_mean_accuracy": 0.8,
+                       "noise_curve": {"0.5": 0.97, "1": 0.96, "2": 0.9, "4": 0.7}},
+        "information": {"coherence_mi_stimulus": 0.2},
+        "sculpting": [{"progress": p, "accuracy": 0.5 + 0.45 * p, "qp_fraction": qp * p} for p in (0.0, 0.5, 1.0)],
+        "sculpting_summary": {"qp_range": qp},
+    }

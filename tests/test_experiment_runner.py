@@ -96,3 +96,27 @@ def test_ray_backend_on_a_local_instance(tmp_path):
     rows = run_experiment(spec, tmp_path, backend="ray", cell_fn=fake_cells.quick_cell, progress=False)
     assert sorted(r["status"] for r in rows) == ["done", "done", "failed", "failed"]
     assert all((cell_dir(tmp_path, c) / "result.json").exists() for c in spec.cells() if c.seed == 0)
+
+
+def test_report_verdicts_follow_the_data(tmp_path):
+    from analysis.experiments.report import write_report
+
+    spec = ExperimentSpec.from_dict(dict(name="synthetic", rules=["rl", "sl"], deltas=[0.05, 0.2],
+                                         seeds=[0, 1, 2, 3], levels=[3], analyses=[]))
+    run_experiment(spec, tmp_path, backend="serial", cell_fn=fake_cells.synthetic_cell, progress=False)
+    paths = write_report(tmp_path)
+    verdicts = {v["claim"]: v for v in json.loads(paths["verdicts"].read_text())}
+    qp = verdicts["RL networks have more quasi-periodic attractors than SL networks"]
+    assert qp["verdict"] == "reproduced" and qp["n"] == {"RL": 8, "SL": 8} and qp["ci"][0] > 0
+    assert verdicts["SL converges (almost) exclusively to fixed points: QP fraction below 0.05"]["verdict"] == "reproduced"
+    assert verdicts["RL populations are more balanced than SL populations (balance index)"]["verdict"] == "reproduced"
+    delta = verdicts["RL: broader initialisation (larger delta) gives more quasi-periodic attractors"]
+    assert delta["verdict"] == "reproduced" and delta["effect"] > 0.5
+    # kicks are equal by construction: no difference may be claimed
+    assert verdicts["RL decisions survive hidden-state kicks more often (R9)"]["verdict"] != "reproduced"
+    assert verdicts["RL and SL reach similar accuracy (difference within 2 points)"]["verdict"] == "reproduced"
+    html_text = paths["html"].read_text()
+    assert html_text.count("data:image/png;base64") >= 4 and "reproduced" in html_text
+    md = paths["markdown"].read_text()
+    assert "| RL networks have more quasi-periodic attractors than SL networks | **reproduced** |" in md
+    assert (tmp_path / "report_figures").is_dir()

@@ -9,6 +9,8 @@ Three kinds of claims, each with one rule (``alpha`` = 0.05, 95% intervals, ``mi
   *inconclusive* (too few networks, or an interval that straddles 0).
 * **association** ("x rises with y"): Spearman's rho, bootstrap CI of rho, its p-value (one-sided).
   Same rule with rho in place of the difference.
+* **equivalence** ("A and B are similar", e.g. both reach the same accuracy): bootstrap CI of mean(A) - mean(B);
+  *reproduced* if the CI lies within +-``margin``, *not reproduced* if it lies entirely outside, else *inconclusive*.
 * **bound** ("the mean of A stays below / above a level", e.g. SL's quasi-periodic fraction near 0, both learning
   rules reaching the criterion): bootstrap CI of the mean; *reproduced* if the CI lies on the claimed side of the
   level, *not reproduced* if it lies on the other side, else *inconclusive*.
@@ -18,6 +20,7 @@ A verdict never says more than its numbers: with fewer than ``min_n`` networks p
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -62,8 +65,10 @@ def bootstrap_ci(statistic, samples: Sequence[np.ndarray], n_resamples: int = 50
     """Percentile bootstrap 95% CI of ``statistic(*samples)`` (scipy.stats.bootstrap); NaNs if degenerate."""
     if any(len(s) < 2 for s in samples):
         return float("nan"), float("nan")
-    res = stats.bootstrap(tuple(samples), statistic, n_resamples=n_resamples, method="percentile",
-                          vectorized=False, paired=paired, random_state=np.random.default_rng(seed))
+    with warnings.catch_warnings():  # resamples of tied data make some statistics undefined; NaNs are handled below
+        warnings.simplefilter("ignore")
+        res = stats.bootstrap(tuple(samples), statistic, n_resamples=n_resamples, method="percentile",
+                              vectorized=False, paired=paired, random_state=np.random.default_rng(seed))
     lo, hi = res.confidence_interval
     if not (np.isfinite(lo) and np.isfinite(hi)):  # constant data: the interval is the point
         point = statistic(*samples)
@@ -122,6 +127,36 @@ def compare_groups(
         v.p_value = float(stats.mannwhitneyu(a, b, alternative="greater" if larger else "less").pvalue)
     v.note = f"Cliff's delta {cliffs_delta(a, b):+.2f}"
     v.verdict = _decide(*v.ci, v.p_value, larger, alpha, equivalence)
+    return v
+
+
+def equivalence(
+    claim: str,
+    a: Sequence[float],
+    b: Sequence[float],
+    margin: float,
+    *,
+    names: tuple[str, str] = ("RL", "SL"),
+    min_n: int = 3,
+    seed: int = 0,
+) -> Verdict:
+    """Verdict on "groups ``a`` and ``b`` have the same mean, within ``+-margin``" (two one-sided CI check)."""
+    a, b = _clean(a), _clean(b)
+    v = Verdict(claim, INCONCLUSIVE, test=f"bootstrap CI within +-{margin:g}", n={names[0]: len(a), names[1]: len(b)},
+                effect_name=f"mean({names[0]}) - mean({names[1]})")
+    if len(a) == 0 or len(b) == 0:
+        v.note = "no data"
+        return v
+    v.effect = float(a.mean() - b.mean())
+    if min(len(a), len(b)) < min_n:
+        v.note = f"fewer than {min_n} networks in a group"
+        return v
+    v.ci = bootstrap_ci(lambda x, y: np.mean(x) - np.mean(y), [a, b], seed=seed)
+    lo, hi = v.ci
+    if -margin < lo and hi < margin:
+        v.verdict = REPRODUCED
+    elif lo > margin or hi < -margin:
+        v.verdict = NOT_REPRODUCED
     return v
 
 
