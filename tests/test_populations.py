@@ -1,0 +1,291 @@
+"""Population assignment, balance, readout symmetry and ensemble summaries on networks whose groups are known."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from analysis.populations import (
+    Populations,
+    activity_vector,
+    assign_populations,
+    balance_index,
+    ensemble_summary,
+    label_attractors,
+    membership_jaccard,
+    population_metrics,
+    readout_symmetry,
+    rollout_signatures,
+    signature_groups,
+)
+
+# Hand-built network on the level-3 inputs [fix, s1c1, s1c2, s2c1, s2c2, ctx1, ctx2]:
+#   units 0..n+-1      G+  : winner-take-all block driven by the fixation input, inhibits G-
+#   next n- units      G-  : the mirror block
+#   2 units            Ga  : driven by the fixation input only (active on both decision attractors)
+#   2 units            Gs  : driven by the stimulus channels only (active only under stimulus input)
+#   2 units            silent: negative drive, never active
+A_SELF, B_CROSS = 0.5, 1.5
+
+
+def hand_network(n_plus: int = 4, n_minus: int = 4):
+    H = n_plus + n_minus + 6
+    P, M = np.arange(n_plus), np.arange(n_plus, n_plus + n_minus)
+    ga, gs, silent = n_plus + n_minus + np.arange(2), n_plus + n_minus + 2 + np.arange(2), H - 2 + np.arange(2)
+    W = np.zeros((H, H))
+    W[np.ix_(P, P)] = A_SELF / n_plus
+    W[np.ix_(M, M)] = A_SELF / n_minus
+    W[np.ix_(P, M)] = -B_CROSS / n_minus
+    W[np.ix_(M, P)] = -B_CROSS / n_plus
+    W_in = np.zeros((H, 7))
+    W_in[np.r_[P, M, ga], 0] = 1.0
+    W_in[np.ix_(gs, [1, 2, 3, 4])] = 1.0
+    W_in[silent, 0] = -1.0
+    W_out = np.zeros((3, H))
+    W_out[0, ga] = 10.0
+    W_out[1, P] = 1.0
+    W_out[2, M] = 1.0
+    groups = {"G+": P, "G-": M, "Ga": ga, "Gs_stimulus": gs, "silent": silent}
+    return W, W_in, W_out, groups
+
+
+def _iterate(W, W_in, x, h, steps=300):
+    for _ in range(steps):
+        h = np.maximum(W @ h + W_in @ x, 0.0)
+    return h
+
+
+def hand_attractors(n_plus: int = 4, n_minus: int = 4):
+    from dm_envs import make_config, stage_input
+
+    W, W_in, W_out, groups = hand_network(n_plus, n_minus)
+    cfg = make_config(3)
+    H = W.shape[0]
+    start_plus, start_minus = np.zeros(H), np.zeros(H)
+    start_plus[groups["G+"]] = 1.0
+    start_minus[groups["G-"]] = 1.0
+    delay = stage_input(cfg, "delay", context=0)
+    stim = stage_input(cfg, "stimulus", signed_coherence=[0.0, 0.0], context=0)
+    return {
+        "FP+": _iterate(W, W_in, delay, start_plus),
+        "FP-": _iterate(W, W_in, delay, start_minus),
+        "stim": _iterate(W, W_in, stim, start_plus),
+    }, groups
+
+
+def test_hand_built_network_has_the_expected_fixed_points():
+    atts, g = hand_attractors()
+    fp = atts["FP+"]
+    # G+ units settle at 1 / (1 - a) = 2, G- are silenced by the cross-inhibition, Ga at 1
+    np.testing.assert_allclose(fp[g["G+"]], 2.0)
+    assert (fp[g["G-"]] == 0).all() and (fp[g["Gs_stimulus"]] == 0).all() and (fp[g["silent"]] == 0).all()
+    np.testing.assert_allclose(fp[g["Ga"]], 1.0)
+
+
+@pytest.mark.parametrize("gs", ["silent", "stimulus"])
+def test_assignment_recovers_the_known_groups(gs):
+    atts, g = hand_attractors()
+    pops = assign_populations(atts, gs=gs)
+    assert pops.indices("G+").tolist() == g["G+"].tolist()
+    assert pops.indices("G-").tolist() == g["G-"].tolist()
+    assert pops.indices("Ga").tolist() == g["Ga"].tolist()
+    if gs == "silent":
+        assert pops.indices("Gs").tolist() == g["silent"].tolist()
+        assert pops.indices("none").tolist() == g["Gs_stimulus"].tolist()
+    else:
+        assert pops.indices("Gs").tolist() == g["Gs_stimulus"].tolist()
+        assert pops.indices("none").tolist() == g["silent"].tolist()
+    assert pops.balance == 1.0
+    assert pops.sizes == {"G+": 4, "G-": 4, "Ga": 2, "Gs": 2, "none": 2}
+
+
+def test_imbalanced_network_gives_the_expected_balance_index():
+    atts, _ = hand_attractors(n_plus=6, n_minus=2)
+    pops = assign_populations(atts)
+    assert (pops.sizes["G+"], pops.sizes["G-"]) == (6, 2)
+    assert pops.balance == pytest.approx(1 - 4 / 8)
+
+
+def test_rollout_signatures_find_the_decision_and_stimulus_attractors():
+    from dm_envs import make_config
+
+    W, W_in, W_out, g = hand_network()
+    H = W.shape[0]
+    starts = np.zeros((6, H))
+    starts[:3, g["G+"]] = np.array([[1.0], [0.5], [2.0]])
+    starts[3:, g["G-"]] = np.array([[1.0], [0.5], [2.0]])
+    sig = rollout_signatures(W, W_in, W_out, make_config(3), starts, n_transient=200, n_average=20)
+    assert set(sig) == {"FP+", "FP-", "stim_ctx1", "stim_ctx2"}
+    atts, _ = hand_attractors()
+    np.testing.assert_allclose(sig["FP+"], atts["FP+"], atol=1e-9)
+    pops = assign_populations(sig, gs="stimulus")
+    assert pops.indices("Gs").tolist() == g["Gs_stimulus"].tolist()
+    assert pops.indices("G+").tolist() == g["G+"].tolist()
+
+
+def test_orbits_attractor_objects_and_thresholds():
+    orbit = np.array([[0.0, 2.0, 0.0], [0.0, 0.0, 1e-9]])  # unit 1 active half the time; unit 2 below threshold
+    assert activity_vector(orbit).tolist() == [0.0, 1.0, 5e-10]
+    assert activity_vector(orbit, "max").tolist() == [0.0, 2.0, 1e-9]
+    obj = SimpleNamespace(kind="quasiperiodic", orbit=orbit, mean_state=orbit.mean(0))
+    pops = assign_populations({"FP+": [1.0, 0.0, 0.0], "FP-": [0.0, 0.0, 0.3], "QP": obj}, gs="stimulus")
+    assert pops.labels.tolist() == ["G+", "Gs", "G-"]
+    # a relative threshold of 50% of each attractor's peak drops weakly active units
+    pops = assign_populations({"FP+": [1.0, 0.4, 0.0], "FP-": [0.0, 1.0, 0.0]}, threshold=0.5, relative=True)
+    assert pops.labels.tolist() == ["G+", "G-", "Gs"]
+    assert pops.active.tolist() == [[True, False], [False, True], [False, False]]
+    with pytest.raises(ValueError, match="not among"):
+        assign_populations({"FP+": [1.0]}, minus="FP-")
+    with pytest.raises(ValueError, match="same number of units"):
+        assign_populations({"FP+": [1.0], "FP-": [1.0, 0.0]})
+
+
+def test_several_decision_attractors_per_choice_and_explicit_stimulus_set():
+    atts = {
+        "FP+a": [1, 0, 0, 0, 0],
+        "FP+b": [0, 1, 0, 0, 0],
+        "FP-": [0, 1, 1, 0, 0],
+        "stim": [0, 0, 0, 1, 0],
+        "other": [0, 0, 0, 0, 1],
+    }
+    pops = assign_populations(atts, plus=["FP+a", "FP+b"], minus="FP-", stimulus=["stim"], gs="stimulus")
+    assert pops.labels.tolist() == ["G+", "Ga", "G-", "Gs", "none"]
+
+
+def test_balance_index_and_signature_groups():
+    assert balance_index(10, 10) == 1.0
+    assert balance_index(30, 10) == 0.5
+    assert balance_index(5, 0) == 0.0
+    assert np.isnan(balance_index(0, 0))
+    sig = np.array([[1, 0], [0, 1], [1, 0], [0, 0]], bool)
+    groups = signature_groups(sig, ["FP+", "FP-"])
+    assert {k: v.tolist() for k, v in groups.items()} == {("FP+",): [0, 2], ("FP-",): [1], (): [3]}
+
+
+def test_readout_symmetry_counts_and_masses():
+    W_out = np.array([[9.0, 9, 9, 9, 9], [1.0, 0.5, 0.0, 0.2, 0.0], [0.0, 0.0, 0.7, 0.2, 0.1]])
+    r = readout_symmetry(W_out, labels=np.array(["G+", "G+", "G-", "Ga", "G-"]))
+    assert (r["n_plus"], r["n_minus"]) == (2, 2)  # unit 3 has d = 0
+    assert r["mass_plus"] == pytest.approx(1.5) and r["mass_minus"] == pytest.approx(0.8)
+    assert r["count_balance"] == 1.0
+    assert r["mass_balance"] == pytest.approx(1 - 0.7 / 2.3)
+    assert r["mean_difference_by_population"]["G-"] == pytest.approx(-0.4)
+    r = readout_symmetry(W_out, units=np.array([0, 1]))
+    assert (r["n_plus"], r["n_minus"], r["n_units"]) == (2, 0, 2)
+
+
+def test_membership_jaccard_hand_values():
+    a = ["G+", "G+", "G-", "G-", "Ga", "Gs"]
+    b = ["G+", "G-", "G-", "G-", "Gs", "Gs"]
+    j = membership_jaccard(a, b)
+    assert j["G+"] == 0.5  # {0,1} vs {0}
+    assert j["G-"] == pytest.approx(2 / 3)  # {2,3} vs {1,2,3}
+    assert j["Ga"] == 0.0  # {4} vs {}
+    assert j["Gs"] == 0.5  # {5} vs {4,5}
+    assert j["mean"] == pytest.approx((0.5 + 2 / 3 + 0.0 + 0.5) / 4)
+    assert membership_jaccard(a, a)["mean"] == 1.0
+
+
+def test_ensemble_summary_matches_t_interval():
+    vals = [0.9, 0.95, 0.7, 1.0, 0.85]
+    s = ensemble_summary({"balance": vals})["balance"]
+    v = np.array(vals)
+    lo, hi = stats.t.interval(0.95, len(v) - 1, loc=v.mean(), scale=stats.sem(v))
+    assert s["mean"] == pytest.approx(v.mean()) and s["std"] == pytest.approx(v.std(ddof=1))
+    assert (s["ci_low"], s["ci_high"]) == pytest.approx((lo, hi))
+    assert s["n"] == 5
+    # a list of Populations summarises sizes and balance
+    p1 = assign_populations({"FP+": [1, 1, 0], "FP-": [0, 0, 1]})
+    p2 = assign_populations({"FP+": [1, 0, 0], "FP-": [0, 1, 1]})
+    s = ensemble_summary([p1, p2])
+    assert s["n_G+"]["mean"] == 1.5 and s["balance"]["mean"] == pytest.approx(2 / 3)
+    assert population_metrics(p1, W_out=np.eye(3))["readout_count_balance"] == 1.0
+
+
+def test_populations_to_dict_is_json_serialisable():
+    import json
+
+    atts, _ = hand_attractors()
+    d = assign_populations(atts).to_dict()
+    json.dumps(d)
+    assert d["sizes"]["G+"] == 4 and isinstance(assign_populations(atts), Populations)
+
+
+def test_attractor_objects_from_the_attractor_analysis():
+    """Adapter check: attractors found by analysis.attractors, labelled by the readout, give the known groups."""
+    attractors = pytest.importorskip("analysis.attractors")
+    from analysis.dynamics import RNNDynamics
+    from dm_envs import make_config, stage_input
+
+    W, W_in, W_out, g = hand_network()
+    dyn = RNNDynamics(W, W_in, W_out=W_out)
+    cfg = make_config(3)
+    starts = np.zeros((2, W.shape[0]))
+    starts[0, g["G+"]] = starts[1, g["G-"]] = 1.0
+    dec = attractors.find_attractors(dyn, stage_input(cfg, "delay", context=0), init_states=starts, n_init=8)
+    stim = attractors.find_attractors(dyn, stage_input(cfg, "stimulus", signed_coherence=[0.0, 0.0], context=0),
+                                      init_states=starts, n_init=8)
+    atts, plus, minus = label_attractors(dec, stim, W_out=W_out)  # fixate wins at the delay fixed points: ignored
+    assert (plus, minus) == (["FP+"], ["FP-"])
+    pops = assign_populations(atts, plus=plus, minus=minus, gs="stimulus")
+    assert pops.indices("G+").tolist() == g["G+"].tolist() and pops.indices("G-").tolist() == g["G-"].tolist()
+    assert pops.indices("Gs").tolist() == g["Gs_stimulus"].tolist()
+    with pytest.raises(ValueError, match="without a choice"):
+        label_attractors([SimpleNamespace(decision=0, mean=np.zeros(3))])
+
+
+# ---------------------------------------------------------------------------------------------------- pipeline / CLI
+def test_pipeline_with_given_attractors_reports_the_known_groups():
+    from dm_envs import make_config
+
+    from analysis.populations_cli import run_population_analysis
+    from analysis.robustness import NetworkWeights
+
+    W, W_in, W_out, g = hand_network()
+    atts, _ = hand_attractors()
+    rep = run_population_analysis(NetworkWeights(W, W_in, W_out), make_config(3), n_trials=40, attractors=atts,
+                                  gs="stimulus", n_shuffles=200, n_shuffles_connectivity=20, ablation_ks=(1, 2),
+                                  ablation_repeats=2)
+    s = rep.summary()
+    assert s["populations"]["sizes"] == {"G+": 4, "G-": 4, "Ga": 2, "Gs": 2, "none": 2}
+    assert s["readout_symmetry"]["n_plus"] == 4 and s["readout_symmetry"]["n_minus"] == 4
+    assert s["robustness"]["ablation"]["groups"] == ["random", "G+", "G-"]
+    assert s["connectivity"]["structural_blocks"]["mean"][0][1] == pytest.approx(-B_CROSS / 4)  # G- -> G+
+    import json
+
+    json.dumps(s)
+
+
+def test_cli_writes_the_report_for_a_weights_file(tmp_path):
+    import json
+
+    from analysis.cli import main
+    from analysis.robustness import NetworkWeights
+
+    NetworkWeights.random(24, 7, 3, seed=0).save(tmp_path / "w.npz")
+    out = tmp_path / "out"
+    rc = main(["analyze", "populations", str(tmp_path / "w.npz"), "--out", str(out), "--complexity", "3",
+               "--trials", "40", "--shuffles", "100", "--skip", "connectivity", "robustness_ablation",
+               "--no-figures"])
+    assert rc == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_trials"] == 40 and "selectivity" in summary and "connectivity" not in summary
+    assert (out / "units.csv").read_text().splitlines()[0].startswith("unit,population")
+    # the same through the attractor analysis (analysis.attractors) instead of the rollout stand-in
+    rc = main(["analyze", "populations", str(tmp_path / "w.npz"), "--out", str(tmp_path / "out2"), "--trials", "40",
+               "--attractors", "analysis", "--skip", "selectivity", "connectivity", "crystallization",
+               "robustness_ablation", "--no-figures"])
+    summary2 = json.loads((tmp_path / "out2" / "summary.json").read_text())
+    assert rc == 0 and sum(summary2["populations"]["sizes"].values()) == 24
+
+
+def test_cli_gives_a_clear_error_for_a_missing_model(tmp_path):
+    from analysis.populations_cli import load_network
+
+    with pytest.raises(SystemExit, match="dmd analyze populations"):
+        load_network(tmp_path / "missing.zip")
+    with pytest.raises(SystemExit, match="no weights file"):
+        load_network(tmp_path / "missing.npz")
