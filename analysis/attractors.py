@@ -1,0 +1,944 @@
+"""Attractors of the ReLU map of a stage: find them by simulation, classify them, measure Lyapunov exponents.
+
+For each constant input ``x`` (a task stage's noise-free input, treated as a parameter) the autonomous map
+``F_x(h) = relu(W_rec h + W_in x + b_rec)`` is iterated from many initial states; transients are discarded and each
+distinct attractor reached is classified as
+
+================  ====================================================================================================
+kind              criterion (tolerances relative to ``|h|``; every threshold is an argument of :func:`find_attractors`)
+================  ====================================================================================================
+divergent         ``|h| > divergence_norm`` (default 1e6) or non-finite
+fixed_point       ``|F(h) - h| < fp_tol (1 + |h|)`` (default 1e-8), refined exactly on its activation pattern
+periodic          a return ``|h_{t+k} - h_t| < period_tol (1 + |h_t|)`` for some ``2 <= k <= max_period``
+quasi_periodic    not periodic and ``|lambda_1| <= lyap_eps`` (default 2e-3 per step)
+chaotic           ``lambda_1 > lyap_eps``
+================  ====================================================================================================
+
+(paper.md section 5.1). ``lambda_1 >= lambda_2 >= ...`` are the largest Lyapunov exponents, natural log per step,
+from the QR (Benettin) method on the tangent map ``J_t = diag(1[W_rec h_t + c > 0]) W_rec``. The optional QP
+confirmation (an attracting closed curve: ``lambda_2 < 0``) is reported as ``Attractor.transverse_stable``.
+Finite recordings blur ``lambda_1`` by about ``log(condition) / n_record`` (a few 1e-4 to 1e-3 per step for 2,000
+steps), so a non-periodic orbit is recorded again (up to ``max_extensions`` times, continuing the same tangent frame,
+so the estimate sharpens) when ``lambda_1`` is not clearly on one side: unless ``|lambda_1| <= lyap_eps / 2``
+(quasi-periodic) or ``lambda_1 >= 2 lyap_eps`` (chaotic). That also covers orbits still contracting towards a cycle
+(``lambda_1 < 0``); one that has not settled after the last recording is reported as ``periodic`` with its closest
+return as ``period`` and ``converged=False``; after the last recording the plain ``+-lyap_eps`` rule decides.
+
+**How the work is organised** (why it is fast). The initial states of all inputs are iterated together, one
+``(B, H) @ (H, H)`` product per step for each chunk of ``chunk_size`` trajectories. Every ``check_every`` steps,
+trajectories that have diverged, or come within ``snap_tol`` of a stable, self-consistent fixed point of their
+current linear region (solved exactly, one solve per distinct region and input), leave the batch. The survivors of a
+short probe (``n_probe`` steps) are non-stationary; for each input one *representative* is run through the full
+transient and recorded (Lyapunov frame, returns, orbit), while the other survivors are only compared with its orbit:
+those within ``merge_tol`` of it belong to the same attractor and stop. The rest settle ``n_probe`` steps more, are
+compared with every orbit recorded so far, and the unmatched provide the next round's representatives.
+So the expensive recording is spent about once per distinct non-stationary attractor, not once per initial state.
+
+Example:
+    >>> from analysis.dynamics import RNNDynamics
+    >>> th = 2 * np.pi / 5                                      # rotation by 2 pi / 5 about (1, 1): period 5
+    >>> R = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
+    >>> dyn = RNNDynamics(R, (np.eye(2) - R) @ np.ones((2, 1)))
+    >>> [(a.kind, a.period) for a in find_attractors(dyn, np.ones(1), n_init=0, init_states=[[1.3, 1.0]])]
+    [('periodic', 5)]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+
+import numpy as np
+
+from .fixed_points import PatternSolver, _pattern_key, jacobian_eigenvalues
+
+if TYPE_CHECKING:
+    from .dynamics import RNNDynamics
+
+__all__ = ["KINDS", "Attractor", "find_attractors", "lyapunov_exponents"]
+
+KINDS = ("fixed_point", "periodic", "quasi_periodic", "chaotic", "divergent")
+"""Attractor kinds, in the order used for sorting."""
+
+Seed = Union[int, None]
+
+
+# ---------------------------------------------------------------------------------------------- result
+@dataclass(eq=False)
+class Attractor:
+    """One attractor of the map for one input.
+
+    Attributes:
+        kind: One of :data:`KINDS`.
+        input: The input ``x``, ``(D,)``.
+        input_index: Index of ``x`` among the inputs given to :func:`find_attractors`.
+        state: A point on it: the fixed point (exact), a point of the cycle, or the last state of the orbit
+            (for ``divergent``: the last state before the divergence was detected).
+        mean: Time-average state over ``orbit`` (exact for a cycle stored whole), ``(H,)``.
+        orbit: A representative stretch of the orbit, ``(L, H)``: one full period for a cycle of period
+            ``<= orbit_len``, otherwise the last ``orbit_len`` recorded states; ``(1, H)`` for a fixed point.
+        period: The cycle's period (``periodic`` only).
+        basin_count: How many initial states reached it.
+        members: Indices of those initial states (given states first, then the random ones).
+        decision: The readout's greedy action at the fixed point, or the most frequent one along the orbit.
+        converged: ``False`` for a provisional label (a contracting orbit that had not settled; see the module).
+        transverse_stable: ``quasi_periodic`` only: ``lambda_2 < -lyap_eps`` (an attracting invariant curve, the
+            optional confirmation of paper.md 5.1); ``None`` otherwise or when only one exponent was computed.
+        pattern: The activation pattern at a fixed point (``None`` for other kinds).
+        lyapunov: (property) The largest Lyapunov exponents, descending, natural log per step (``(n_lyap,)``): QR
+            estimates over the recording, or ``log |eigenvalue|`` of the Jacobian at a fixed point (``-inf`` for
+            zero eigenvalues); NaN for ``divergent``.
+        eigenvalues: (property) Jacobian eigenvalues at a fixed point by decreasing modulus (``None`` otherwise).
+            Computed on first access: thousands of fixed points would otherwise cost an eigendecomposition each.
+    """
+
+    kind: str
+    input: np.ndarray
+    input_index: int
+    state: np.ndarray
+    mean: np.ndarray
+    orbit: np.ndarray
+    period: Optional[int]
+    basin_count: int
+    members: np.ndarray
+    decision: Optional[int] = None
+    converged: bool = True
+    transverse_stable: Optional[bool] = None
+    pattern: Optional[np.ndarray] = None
+    n_lyap: int = 2
+    lyapunov_estimate: Optional[np.ndarray] = field(default=None, repr=False)
+    W_rec: Optional[np.ndarray] = field(default=None, repr=False)
+    _eig: Optional[np.ndarray] = field(default=None, init=False, repr=False)
+
+    @property
+    def eigenvalues(self) -> Optional[np.ndarray]:
+        """Jacobian eigenvalues at a fixed point, by decreasing modulus (``None`` for other kinds)."""
+        if self.kind != "fixed_point" or self.pattern is None or self.W_rec is None:
+            return None
+        if self._eig is None:
+            self._eig = jacobian_eigenvalues(self.W_rec, self.pattern)
+        return self._eig
+
+    @property
+    def lyapunov(self) -> np.ndarray:
+        """The ``n_lyap`` largest Lyapunov exponents, descending, natural log per step."""
+        if self.kind == "fixed_point" and self.eigenvalues is not None:
+            with np.errstate(divide="ignore"):
+                return np.log(np.abs(self.eigenvalues[: self.n_lyap]))
+        if self.lyapunov_estimate is None:
+            return np.full(self.n_lyap, np.nan)
+        return self.lyapunov_estimate
+
+    @property
+    def norm(self) -> float:
+        """``|mean|`` (``inf`` for a divergent orbit caught after overflowing)."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            return float(np.linalg.norm(self.mean))
+
+    @property
+    def spectral_radius(self) -> Optional[float]:
+        """``max |eigenvalue|`` of the Jacobian at a fixed point (``None`` for other kinds)."""
+        ev = self.eigenvalues
+        return None if ev is None else float(np.abs(ev[0])) if ev.size else 0.0
+
+    def __repr__(self) -> str:
+        extra = f", period={self.period}" if self.period is not None else ""
+        lam = np.array2string(np.asarray(self.lyapunov), precision=4, separator=", ")
+        return (
+            f"Attractor({self.kind}{extra}, input={self.input_index}, basin={self.basin_count}, "
+            f"|mean|={self.norm:.4g}, "
+            f"lyapunov={lam}{'' if self.converged else ', converged=False'})"
+        )
+
+
+@dataclass(frozen=True)
+class _Criteria:
+    n_transient: int
+    n_record: int
+    n_probe: int
+    check_every: int
+    divergence_norm: float
+    fp_tol: float
+    snap_tol: float
+    period_tol: float
+    max_period: int
+    n_lyap: int
+    lyap_eps: float
+    lyap_warmup: int
+    qr_every: int
+    merge_tol: float
+    fp_merge_tol: float
+    orbit_len: int
+    max_extensions: int
+    chunk_size: int
+    record_batch: int
+
+
+# ---------------------------------------------------------------------------------------------- tangent map
+class _Frames:
+    """``k`` orthonormal tangent vectors for each of ``r`` trajectories, evolved by ``diag(active) W`` (QR method).
+
+    Stored as one ``(H, r * k)`` matrix so that a step is a single ``W @ Q`` product; re-orthonormalised (batched
+    QR) every ``qr_every`` steps, accumulating ``log |diag R|``. A frame can be continued across recordings
+    (``log_growth`` and ``n_acc`` carried over), so extended recordings refine the same estimate.
+    """
+
+    def __init__(
+        self,
+        W: np.ndarray,
+        frames: np.ndarray,
+        qr_every: int,
+        log_growth: Optional[np.ndarray] = None,
+        n_acc: Optional[np.ndarray] = None,
+    ) -> None:
+        self.W = W
+        r, H, k = frames.shape
+        self.r, self.H, self.k = r, H, k
+        self.Q = np.ascontiguousarray(frames.transpose(1, 0, 2).reshape(H, r * k))
+        self.qr_every = qr_every
+        self.log_growth = np.zeros((r, k)) if log_growth is None else np.array(log_growth, dtype=np.float64)
+        self.n_acc = np.zeros(r) if n_acc is None else np.array(n_acc, dtype=np.float64)
+        self.pending = 0  # steps since the last QR
+
+    def step(self, active: np.ndarray, accumulate: bool) -> None:
+        """Advance one step with the activation patterns ``active (r, H)`` of the states the step maps."""
+        Z = (self.W @ self.Q).reshape(self.H, self.r, self.k)
+        Z *= active.T[:, :, None]
+        self.pending += 1
+        if self.pending < self.qr_every:
+            self.Q = Z.reshape(self.H, self.r * self.k)
+        else:
+            self._qr(Z, accumulate)
+
+    def _qr(self, Z: np.ndarray, accumulate: bool) -> None:
+        q, R = np.linalg.qr(Z.transpose(1, 0, 2))
+        if accumulate:
+            with np.errstate(divide="ignore"):  # an exactly degenerate direction gives log 0 = -inf, honestly
+                self.log_growth += np.log(np.abs(np.diagonal(R, axis1=1, axis2=2)))
+            self.n_acc += self.pending
+        self.pending = 0
+        self.Q = np.ascontiguousarray(q.transpose(1, 0, 2).reshape(self.H, self.r * self.k))
+
+    def finish(self, accumulate: bool = True) -> None:
+        """Fold the steps since the last QR into the estimate."""
+        if self.pending:
+            self._qr(self.Q.reshape(self.H, self.r, self.k), accumulate)
+
+    def frames(self) -> np.ndarray:
+        """The current frames, ``(r, H, k)``."""
+        return self.Q.reshape(self.H, self.r, self.k).transpose(1, 0, 2).copy()
+
+    def exponents(self) -> np.ndarray:
+        """Exponents ``(r, k)`` (descending per row), natural log per step (NaN before any accumulation)."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lam = self.log_growth / self.n_acc[:, None]
+        lam[self.n_acc == 0] = np.nan
+        return -np.sort(-lam, axis=1)
+
+
+def _random_frames(rngs: Sequence[np.random.Generator], H: int, k: int) -> np.ndarray:
+    """An orthonormal ``(H, k)`` frame per generator, ``(r, H, k)``."""
+    if not len(rngs):
+        return np.zeros((0, H, k))
+    g = np.stack([rng.standard_normal((H, k)) for rng in rngs])
+    return np.linalg.qr(g)[0]
+
+
+def lyapunov_exponents(
+    dyn: "RNNDynamics",
+    x: np.ndarray,
+    h0: np.ndarray,
+    n_steps: int = 2000,
+    k: int = 3,
+    *,
+    n_warmup: int = 200,
+    n_transient: int = 0,
+    qr_every: int = 5,
+    seed: Seed = 0,
+) -> np.ndarray:
+    """The ``k`` largest Lyapunov exponents of orbits of the map (QR / Benettin method), batched.
+
+    ``n_transient`` steps are iterated first (discarded), then the tangent frame is aligned for ``n_warmup`` steps,
+    then the log-growth of the QR factors is averaged over ``n_steps`` steps.
+
+    Args:
+        dyn: The map.
+        x: Inputs ``(D,)`` or ``(B, D)``.
+        h0: Initial states ``(H,)`` or ``(B, H)``.
+        n_steps: Steps averaged over.
+        k: Number of exponents (``<= H``).
+        n_warmup: Frame-alignment steps (not averaged).
+        n_transient: Steps discarded before the frame starts.
+        qr_every: Re-orthonormalise every this many steps.
+        seed: Seed of the initial frames.
+
+    Returns:
+        ``(B, k)`` exponents, descending, natural log per step (``(k,)`` for one orbit); ``-inf`` for directions the
+        tangent map annihilates exactly.
+
+    Example:
+        >>> from analysis.dynamics import RNNDynamics
+        >>> mu = 1.9                                       # tent map x -> mu min(x, 1 - x) as a 2-unit ReLU RNN
+        >>> dyn = RNNDynamics([[mu, -2 * mu], [mu, -2 * mu]], [[0.0], [-0.5]])
+        >>> lam = lyapunov_exponents(dyn, np.ones(1), np.array([0.3, 0.0]), k=2)
+        >>> bool(abs(lam[0] - np.log(mu)) < 1e-3), lam[1]          # |T'| = mu everywhere; J is rank one
+        (True, np.float64(-inf))
+    """
+    H = dyn.hidden_size
+    if not 1 <= k <= H:
+        raise ValueError(f"k must lie in [1, H={H}], got {k}")
+    if qr_every < 1:
+        raise ValueError("qr_every must be >= 1")
+    h0 = np.asarray(h0, dtype=np.float64)
+    c = dyn.drive(x)
+    single = h0.ndim == 1 and c.ndim == 1
+    B = int(np.broadcast_shapes(h0.shape[:-1], c.shape[:-1], (1,))[0])
+    h = np.array(np.broadcast_to(h0, (B, H)))
+    c = np.broadcast_to(c, (B, H))
+    W = dyn.W_rec
+    for _ in range(n_transient):
+        h = np.maximum(h @ W.T + c, 0.0)
+    ss = np.random.SeedSequence(seed)
+    frames = _Frames(W, _random_frames([np.random.default_rng(s) for s in ss.spawn(B)], H, k), qr_every)
+    n_warmup = -(-n_warmup // qr_every) * qr_every  # whole QR intervals
+    for j in range(1, n_warmup + n_steps + 1):
+        pre = h @ W.T + c
+        frames.step(pre > 0, accumulate=j > n_warmup)
+        h = np.maximum(pre, 0.0)
+    frames.finish()
+    lam = frames.exponents()
+    return lam[0] if single else lam
+
+
+# ---------------------------------------------------------------------------------------------- the engine
+@dataclass
+class _Record:
+    """A provisional attractor of one input (merged and converted to :class:`Attractor` at the end)."""
+
+    kind: str
+    inp: int
+    state: np.ndarray
+    members: list = field(default_factory=list)
+    mean: Optional[np.ndarray] = None
+    orbit: Optional[np.ndarray] = None
+    period: Optional[int] = None
+    lyapunov: Optional[np.ndarray] = None
+    pattern: Optional[np.ndarray] = None
+    converged: bool = True
+    transverse_stable: Optional[bool] = None
+
+
+class _Engine:
+    """Every initial state of every input, iterated in chunks (see the module docstring for the strategy)."""
+
+    def __init__(
+        self,
+        dyn: "RNNDynamics",
+        C: np.ndarray,
+        h0: np.ndarray,
+        crit: _Criteria,
+        seqs: Sequence[np.random.SeedSequence],
+        bar: Any,
+    ) -> None:
+        self.dyn = dyn
+        self.W = dyn.W_rec
+        self.C = C  # (N, H) drives
+        N, M, H = h0.shape
+        self.M, self.H = M, H
+        self.h = h0.reshape(N * M, H).copy()
+        self.inp = np.repeat(np.arange(N), M)
+        B = len(self.h)
+        self.steps = np.zeros(B, dtype=np.int64)
+        self.done = np.zeros(B, dtype=bool)
+        self.crit = crit
+        self.seqs = seqs
+        self.bar = bar
+        self.records: list[_Record] = []
+        self._orbits: dict[int, list[int]] = {}  # input -> ids of its recorded (non-stationary) attractors
+        self._fp: dict[tuple[int, bytes], int] = {}
+        self._div: dict[int, int] = {}
+        self._solvers: dict[int, PatternSolver] = {}
+
+    def _finish(self, idx: np.ndarray) -> None:
+        self.done[idx] = True
+        self.bar.update(len(idx))
+
+    # ------------------------------------------------------------------ exits
+    def _solver(self, i: int) -> PatternSolver:
+        s = self._solvers.get(i)
+        if s is None:
+            s = self._solvers[i] = PatternSolver(self.W, self.C[i])
+        return s
+
+    def _fixed_point_record(self, i: int, pattern: np.ndarray, h: np.ndarray) -> int:
+        """The record of the fixed point of input ``i`` on ``pattern`` (created on first use; exact if possible)."""
+        key = (i, _pattern_key(pattern))
+        rid = self._fp.get(key)
+        if rid is None:
+            solver = self._solver(i)
+            hs, res = solver.solve(pattern)
+            if np.isfinite(res) and res <= self.crit.fp_tol * (1.0 + np.linalg.norm(hs)):
+                h = hs  # exact refinement
+            rid = self._fp[key] = len(self.records)
+            self.records.append(_Record("fixed_point", i, h.copy(), pattern=h @ self.W.T + self.C[i] > 0))
+        return rid
+
+    def _join(self, rid: int, idx: np.ndarray) -> None:
+        self.records[rid].members.extend(int(b) for b in idx)
+        self._finish(idx)
+
+    def _divergent(self, idx: np.ndarray, h: np.ndarray) -> None:
+        """One ``divergent`` record per input collects its diverged trajectories."""
+        inp = self.inp[idx]
+        for i in np.unique(inp):
+            sel = np.flatnonzero(inp == i)
+            rid = self._div.get(int(i))
+            if rid is None:
+                rid = self._div[int(i)] = len(self.records)
+                self.records.append(_Record("divergent", int(i), np.nan_to_num(h[sel[0]], posinf=np.finfo(float).max)))
+            self._join(rid, idx[sel])
+
+    def _check(self, idx: np.ndarray, h: np.ndarray, h_prev: np.ndarray) -> None:
+        """Exit the diverged trajectories and those that have converged to a fixed point."""
+        crit = self.crit
+        norm = np.linalg.norm(h, axis=1)
+        div = ~np.isfinite(norm) | (norm > crit.divergence_norm)
+        if div.any():
+            self._divergent(idx[div], h[div])
+        rel = np.linalg.norm(h - h_prev, axis=1) / (1.0 + norm)
+        near = np.flatnonzero(~div & (rel < crit.snap_tol))
+        if not near.size:
+            return
+        inp = self.inp[idx[near]]
+        pat = h[near] @ self.W.T + self.C[inp] > 0
+        # one exact solve per distinct (input, linear region), shared by every trajectory in it
+        keys = np.concatenate([inp.astype(np.int64).view(np.uint8).reshape(-1, 8), np.packbits(pat, axis=1)], axis=1)
+        _, first, group, counts = np.unique(keys, axis=0, return_index=True, return_inverse=True, return_counts=True)
+        by_group = np.split(near[np.argsort(group.reshape(-1), kind="stable")], np.cumsum(counts)[:-1])
+        for j, members in zip(first, by_group):
+            i = int(inp[j])
+            solver = self._solver(i)
+            hs, res = solver.solve(pat[j])
+            snap = members[:0]
+            if np.isfinite(res):
+                scale = 1.0 + np.linalg.norm(hs)
+                if res <= crit.fp_tol * scale and solver.is_stable(pat[j]):
+                    snap = members[np.linalg.norm(h[members] - hs, axis=1) <= crit.snap_tol * scale]
+            rest = np.setdiff1d(members, snap)
+            stationary = rest[rel[rest] < crit.fp_tol]  # the paper's criterion: the step itself is tiny
+            for sel in (snap, stationary):
+                if sel.size:
+                    rid = self._fixed_point_record(i, pat[j], h[sel[0]])
+                    self.h[idx[sel]] = self.records[rid].state
+                    self._join(rid, idx[sel])
+
+    # ------------------------------------------------------------------ iterate
+    def advance(self, idx: np.ndarray, target: np.ndarray) -> None:
+        """Iterate trajectories ``idx`` until each reaches ``target`` steps (or exits), ``chunk_size`` at a time."""
+        idx = np.asarray(idx, dtype=np.int64)
+        target = np.broadcast_to(np.asarray(target, dtype=np.int64), idx.shape)
+        keep = ~self.done[idx] & (self.steps[idx] < target)
+        idx, target = idx[keep], target[keep]
+        order = np.argsort(target, kind="stable")  # similar targets share a chunk
+        idx, target = idx[order], target[order]
+        for s in range(0, len(idx), self.crit.chunk_size):
+            self._advance_chunk(idx[s : s + self.crit.chunk_size], target[s : s + self.crit.chunk_size])
+
+    def _advance_chunk(self, idx: np.ndarray, target: np.ndarray) -> None:
+        W = self.W
+        while True:
+            run = ~self.done[idx] & (self.steps[idx] < target)
+            idx, target = idx[run], target[run]
+            if not idx.size:
+                return
+            n = int(min(self.crit.check_every, (target - self.steps[idx]).min()))
+            h = self.h[idx]
+            c = self.C[self.inp[idx]]
+            h_prev = h
+            for _ in range(n):
+                h_prev = h
+                pre = h @ W.T
+                pre += c
+                h = np.maximum(pre, 0.0, out=pre)
+            self.h[idx] = h
+            self.steps[idx] += n
+            self._check(idx, h, h_prev)
+
+    # ------------------------------------------------------------------ record
+    def _record_pass(
+        self,
+        reps: np.ndarray,
+        cands: np.ndarray,
+        owner: np.ndarray,
+        cmin: np.ndarray,
+        carry: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]] = None,
+    ) -> tuple[dict, Optional[_Frames]]:
+        """Record ``n_record`` steps of representatives ``reps``; lowers ``cmin`` (squared distances of the
+        candidates to their owner's orbit). ``carry`` continues earlier frames ``(Q, log_growth, n_acc)``."""
+        crit = self.crit
+        W, H = self.W, self.H
+        r, L, n_rec = len(reps), crit.orbit_len, crit.n_record
+        h = self.h[reps].copy()
+        c = self.C[self.inp[reps]]
+        frames: Optional[_Frames] = None
+        warm = 0
+        if crit.n_lyap and carry is not None:
+            frames = _Frames(W, carry[0], crit.qr_every, carry[1], carry[2])
+        elif crit.n_lyap:
+            # per-representative frames, so results do not depend on how representatives are batched
+            rngs = [np.random.default_rng(self.seqs[int(self.inp[b])].spawn(1)[0]) for b in reps]
+            frames = _Frames(W, _random_frames(rngs, H, crit.n_lyap), crit.qr_every)
+            warm = min(-(-crit.lyap_warmup // crit.qr_every) * crit.qr_every, n_rec // 2)
+        ring = np.zeros((r, L, H))
+        j_ref = max(0, n_rec - crit.max_period)
+        h_ref = h.copy()
+        tol_ref = crit.period_tol * (1.0 + np.linalg.norm(h_ref, axis=1))
+        first = np.full(r, -1, dtype=np.int64)
+        best_d = np.full(r, np.inf)
+        best_k = np.full(r, -1, dtype=np.int64)
+        dead = np.zeros(r, dtype=bool)
+        cst = self.h[cands]
+        groups = [(n, np.flatnonzero(owner == n)) for n in np.unique(owner)]
+        cnorm2 = np.einsum("ij,ij->i", cst, cst)
+        h_prev, pre = h, h
+        for j in range(1, n_rec + 1):
+            h_prev = h
+            pre = h @ W.T
+            pre += c
+            active = pre > 0
+            h = np.maximum(pre, 0.0)
+            if frames is not None:
+                frames.step(active, accumulate=j > warm)
+            ring[:, (j - 1) % L] = h
+            if j >= j_ref:
+                if j == j_ref:
+                    h_ref = h.copy()
+                    tol_ref = crit.period_tol * (1.0 + np.linalg.norm(h_ref, axis=1))
+                else:
+                    dr = np.linalg.norm(h - h_ref, axis=1)
+                    first[(dr < tol_ref) & (first < 0)] = j - j_ref
+                    better = dr < best_d
+                    best_d[better] = dr[better]
+                    best_k[better] = j - j_ref
+            if groups and (j % L == 0 or j == n_rec):
+                # membership: candidate-to-orbit distances for the window just filled, one GEMM per representative
+                w = L if j % L == 0 else j % L
+                for n, sel in groups:
+                    O = ring[n, :w]
+                    d2 = cnorm2[sel, None] + np.einsum("ij,ij->i", O, O)[None] - 2.0 * cst[sel] @ O.T
+                    np.minimum(cmin[sel], d2.min(axis=1), out=cmin[sel])
+            if j % crit.check_every == 0:
+                norm = np.linalg.norm(h, axis=1)
+                bad = ~np.isfinite(norm) | (norm > crit.divergence_norm)
+                if bad.any():  # park diverged orbits at 0 (they are flagged) so nothing overflows
+                    dead |= bad
+                    self.h[reps[bad]] = h[bad]
+                    h[bad] = 0.0
+                    if frames is not None:
+                        frames.Q.reshape(H, r, -1)[:, bad] = 0.0
+        if (~dead).any():
+            self.h[reps[~dead]] = h[~dead]
+        self.steps[reps] += n_rec
+        rel = np.linalg.norm(h - h_prev, axis=1) / (1.0 + np.linalg.norm(h, axis=1))
+        order = (n_rec + np.arange(L)) % L  # ring slots, oldest first
+        orbit = ring[:, order] if n_rec >= L else ring[:, :n_rec]
+        if frames is not None:
+            frames.finish()
+        out = dict(
+            lyap=frames.exponents() if frames is not None else np.full((r, 0), np.nan),
+            orbit=orbit,
+            first=first,
+            best_k=best_k,
+            rel=rel,
+            dead=dead,
+            last_pre=pre,
+        )
+        return out, frames
+
+    def _confirm_period(self, orbit: np.ndarray, k: int) -> bool:
+        """Check ``|h_{t+k} - h_t|`` along the stored orbit (when it holds two periods)."""
+        if k > len(orbit) // 2:
+            return True
+        d = np.linalg.norm(orbit[k:] - orbit[:-k], axis=1)
+        return bool((d <= self.crit.period_tol * (1.0 + np.linalg.norm(orbit[k:], axis=1))).all())
+
+    def record(self, reps: np.ndarray, cands: np.ndarray) -> None:
+        """Record and classify representatives (one per input), ``record_batch`` at a time; candidates of the same
+        input within ``merge_tol`` of a representative's orbit join its attractor."""
+        for s in range(0, len(reps), self.crit.record_batch):
+            rb = reps[s : s + self.crit.record_batch]
+            self._record_batch(rb, cands[np.isin(self.inp[cands], self.inp[rb])])
+
+    def _record_batch(self, reps: np.ndarray, cands: np.ndarray) -> None:
+        crit = self.crit
+        pos = {int(self.inp[b]): n for n, b in enumerate(reps)}
+        owner = np.array([pos[int(self.inp[b])] for b in cands], dtype=np.int64)
+        cmin = np.full(len(cands), np.inf)
+        rid_of = np.full(len(reps), -1, dtype=np.int64)
+        todo = np.arange(len(reps))
+        carry = None
+        for attempt in range(crit.max_extensions + 1):
+            sub = np.flatnonzero(np.isin(owner, todo))
+            cm = cmin[sub]
+            out, frames = self._record_pass(reps[todo], cands[sub], np.searchsorted(todo, owner[sub]), cm, carry)
+            cmin[sub] = cm
+            unresolved = []
+            for n, t in enumerate(todo):
+                rid = self._classify(int(reps[t]), {k: v[n] for k, v in out.items()}, attempt == crit.max_extensions)
+                if rid < 0:
+                    unresolved.append(t)
+                else:
+                    rid_of[t] = rid
+            if not unresolved:
+                break
+            keep = np.isin(todo, unresolved)
+            if frames is not None:  # extended recordings continue the same tangent frames
+                carry = (frames.frames()[keep], frames.log_growth[keep], frames.n_acc[keep])
+            todo = todo[keep]
+        for n, b in enumerate(cands):
+            rec = self.records[rid_of[owner[n]]]
+            if rec.kind != "divergent" and np.sqrt(max(cmin[n], 0.0)) <= crit.merge_tol * _scale(rec):
+                self._join(rid_of[owner[n]], np.array([b]))
+
+    def _classify(self, b: int, o: dict[str, Any], last: bool) -> int:
+        """Classify representative ``b`` from its recording; returns a record id, or -1 to record it again."""
+        crit = self.crit
+        i = int(self.inp[b])
+        if o["dead"]:
+            self._divergent(np.array([b]), self.h[b][None])
+            return self._div[i]
+        lyap = o["lyap"]
+        k = int(o["first"])
+        if o["rel"] < crit.fp_tol or k == 1:
+            rid = self._fixed_point_record(i, o["last_pre"] > 0, self.h[b])
+            self._join(rid, np.array([b]))
+            return rid
+        orbit = o["orbit"]
+        kind, period, converged, transverse = "", None, True, None
+        eps = crit.lyap_eps
+        lam1 = float(lyap[0]) if lyap.size else 0.0
+        if k > 1 and self._confirm_period(orbit, k):
+            kind, period = "periodic", k
+        elif not last and not (abs(lam1) <= eps / 2 or lam1 >= 2 * eps):
+            return -1  # contracting but not settled, or too close to +-eps to call: record again
+        elif lam1 > eps:
+            kind = "chaotic"
+        elif lam1 >= -eps:
+            kind = "quasi_periodic"
+            transverse = bool(lyap[1] < -eps) if lyap.size > 1 else None
+        else:
+            kind, period, converged = "periodic", int(o["best_k"]), False
+        if kind == "periodic" and period <= len(orbit):
+            orbit = orbit[-period:]
+        rid = len(self.records)
+        self.records.append(
+            _Record(kind, i, orbit[-1].copy(), mean=orbit.mean(axis=0), orbit=orbit.copy(), period=period,
+                    lyapunov=lyap, converged=converged, transverse_stable=transverse)
+        )
+        self._orbits.setdefault(i, []).append(rid)
+        self._join(rid, np.array([b]))
+        return rid
+
+    def match_known(self, idx: np.ndarray) -> None:
+        """Pending states lying on an already recorded orbit of their input join that attractor."""
+        crit = self.crit
+        for i in np.unique(self.inp[idx]):
+            rids = self._orbits.get(int(i))
+            if not rids:
+                continue
+            sel = idx[self.inp[idx] == i]
+            for rid in rids:
+                sel = sel[~self.done[sel]]
+                if not sel.size:
+                    break
+                rec = self.records[rid]
+                thr = _match_threshold(rec, crit.merge_tol)
+                hs = self.h[sel]
+                d2 = np.sum(hs**2, 1)[:, None] + np.sum(rec.orbit**2, 1)[None] - 2.0 * hs @ rec.orbit.T
+                hit = sel[np.sqrt(np.maximum(d2.min(axis=1), 0.0)) <= thr]
+                if hit.size:
+                    self._join(rid, hit)
+
+    # ------------------------------------------------------------------ driver
+    def run(self) -> None:
+        crit = self.crit
+        B = len(self.h)
+        self.advance(np.arange(B), min(crit.n_probe, crit.n_transient))
+        while True:
+            pend = np.flatnonzero(~self.done)
+            if pend.size and self._orbits:
+                self.match_known(pend)
+                pend = np.flatnonzero(~self.done)
+            if not pend.size:
+                return
+            _, first = np.unique(self.inp[pend], return_index=True)
+            reps = pend[first]
+            self.advance(reps, np.maximum(self.steps[reps], crit.n_transient))
+            reps = reps[~self.done[reps]]
+            others = np.setdiff1d(pend, reps)
+            others = others[~self.done[others]]
+            if reps.size:
+                self.record(reps, others[np.isin(self.inp[others], self.inp[reps])])
+            others = others[~self.done[others]]  # not on a recorded orbit yet: let them settle further
+            settle = np.minimum(self.steps[others] + crit.n_probe, np.maximum(self.steps[others], crit.n_transient))
+            self.advance(others, settle)
+
+
+def _whole_cycle(rec: _Record) -> bool:
+    return rec.kind == "periodic" and rec.period is not None and rec.period <= len(rec.orbit)
+
+
+def _match_threshold(rec: _Record, merge_tol: float) -> float:
+    """Distance to the nearest stored orbit point below which a state lies on ``rec``'s attractor.
+
+    A cycle stored whole is its own set of points: ``merge_tol`` relative to its scale. A curve or a chaotic set is
+    only sampled, so the nearest sample may be up to about one sampling gap away: twice the median gap is allowed.
+    """
+    base = merge_tol * _scale(rec)
+    return base if _whole_cycle(rec) else max(base, 2.0 * _resolution(rec.orbit))
+
+
+def _scale(rec: _Record) -> float:
+    """``1 + rms |h|`` over a record's orbit (the reference of relative tolerances)."""
+    pts = rec.orbit if rec.orbit is not None else rec.state[None]
+    return 1.0 + float(np.sqrt(np.mean(np.sum(pts**2, axis=1))))
+
+
+# ---------------------------------------------------------------------------------------------- assembly
+def _cloud_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Median over points of ``a`` of the distance to the nearest point of ``b``."""
+    d2 = np.sum(a**2, 1)[:, None] + np.sum(b**2, 1)[None] - 2.0 * a @ b.T
+    return float(np.median(np.sqrt(np.maximum(d2.min(axis=1), 0.0))))
+
+
+def _resolution(a: np.ndarray) -> float:
+    """Median nearest-neighbour distance within an orbit sample (its sampling resolution)."""
+    if len(a) < 2:
+        return 0.0
+    d2 = np.sum(a**2, 1)[:, None] + np.sum(a**2, 1)[None] - 2.0 * a @ a.T
+    np.fill_diagonal(d2, np.inf)
+    return float(np.median(np.sqrt(np.maximum(d2.min(axis=1), 0.0))))
+
+
+def _same_orbit(p: _Record, q: _Record, merge_tol: float) -> bool:
+    if p.kind != q.kind or p.period != q.period:
+        return False
+    thr = max(_match_threshold(p, merge_tol), _match_threshold(q, merge_tol))
+    return max(_cloud_distance(p.orbit, q.orbit), _cloud_distance(q.orbit, p.orbit)) <= thr
+
+
+def _merge(records: list[_Record], crit: _Criteria) -> list[_Record]:
+    """Merge duplicate records of one input (fixed points by distance, orbits by point-cloud distance)."""
+    kept: list[_Record] = []
+    for rec in records:
+        twin = None
+        for k in kept:
+            if rec.kind == "fixed_point" and k.kind == "fixed_point":
+                scale = 1.0 + max(np.linalg.norm(rec.state), np.linalg.norm(k.state))
+                if np.linalg.norm(rec.state - k.state) <= crit.fp_merge_tol * scale:
+                    twin = k
+            elif rec.kind == "divergent" and k.kind == "divergent":
+                twin = k
+            elif rec.kind not in ("fixed_point", "divergent") and _same_orbit(rec, k, crit.merge_tol):
+                twin = k
+            if twin is not None:
+                break
+        if twin is None:
+            kept.append(rec)
+        else:
+            twin.members.extend(rec.members)
+    return kept
+
+
+def _to_attractor(dyn: "RNNDynamics", rec: _Record, x: np.ndarray, index: int, M: int, k: int) -> Attractor:
+    members = np.unique(np.asarray(rec.members, dtype=np.int64) % M)
+    decision = None
+    if rec.kind in ("fixed_point", "divergent"):
+        mean, orbit = rec.state, rec.state[None]
+        if rec.kind == "fixed_point" and dyn.W_out is not None:
+            decision = int(dyn.decision(rec.state))
+    else:
+        mean, orbit = rec.mean, rec.orbit
+        if dyn.W_out is not None:
+            decision = int(np.bincount(dyn.decision(orbit)).argmax())
+    return Attractor(
+        kind=rec.kind,
+        input=np.array(x, dtype=np.float64),
+        input_index=index,
+        state=rec.state,
+        mean=mean,
+        orbit=orbit,
+        period=rec.period,
+        basin_count=int(members.size),
+        members=members,
+        decision=decision,
+        converged=rec.converged,
+        transverse_stable=rec.transverse_stable,
+        pattern=rec.pattern,
+        n_lyap=k,
+        lyapunov_estimate=None if rec.lyapunov is None else np.asarray(rec.lyapunov, dtype=np.float64),
+        W_rec=dyn.W_rec if rec.kind == "fixed_point" else None,
+    )
+
+
+def _initial_states(
+    dyn: "RNNDynamics",
+    C: np.ndarray,
+    init_states: Optional[np.ndarray],
+    n_init: int,
+    init_scale: Optional[float],
+    seqs: Sequence[np.random.SeedSequence],
+) -> np.ndarray:
+    """``(N, M, H)``: the given states then ``n_init`` random ``|N(0, s^2)|`` states per input."""
+    N, H = C.shape
+    if init_states is None:
+        given = np.zeros((N, 0, H))
+    else:
+        given = np.asarray(init_states, dtype=np.float64)
+        if given.ndim == 2:
+            given = np.broadcast_to(given, (N,) + given.shape)
+        if given.ndim != 3 or given.shape[0] != N or given.shape[2] != H:
+            raise ValueError(f"init_states must be (M, H) or (N={N}, M, H) with H={H}, got {given.shape}")
+    if init_scale is not None:
+        scale = np.full(N, float(init_scale))
+    elif given.shape[1]:
+        scale = np.sqrt(np.mean(given**2, axis=(1, 2)))
+    else:
+        scale = np.sqrt(np.mean(np.maximum(C, 0.0) ** 2, axis=1))  # the activity the input alone evokes
+    scale = np.where(scale > 0, scale, 1.0)
+    rand = np.stack([np.abs(np.random.default_rng(s).normal(0.0, 1.0, (n_init, H))) for s in seqs])
+    rand *= scale[:, None, None]
+    return np.concatenate([given, rand.reshape(N, n_init, H)], axis=1)
+
+
+def find_attractors(
+    dyn: "RNNDynamics",
+    x: np.ndarray,
+    n_init: int = 32,
+    seed: Seed = 0,
+    init_states: Optional[np.ndarray] = None,
+    *,
+    init_scale: Optional[float] = None,
+    n_transient: int = 2000,
+    n_record: int = 2000,
+    n_probe: int = 100,
+    check_every: int = 10,
+    divergence_norm: float = 1e6,
+    fp_tol: float = 1e-8,
+    snap_tol: float = 1e-3,
+    period_tol: float = 1e-6,
+    max_period: int = 1000,
+    n_lyap: int = 2,
+    lyap_eps: float = 2e-3,
+    lyap_warmup: int = 200,
+    qr_every: int = 5,
+    merge_tol: float = 1e-2,
+    fp_merge_tol: float = 1e-6,
+    orbit_len: int = 256,
+    max_extensions: int = 2,
+    chunk_size: int = 512,
+    record_batch: int = 128,
+    progress: bool = False,
+) -> Union[list[Attractor], list[list[Attractor]]]:
+    """Find and classify the attractors of ``F_x`` for one input or many (vectorised over inputs and states).
+
+    Args:
+        dyn: The map.
+        x: One input ``(D,)`` or many ``(N, D)`` (e.g. a coherence grid).
+        n_init: Random initial states per input, ``|N(0, s^2)|`` per unit.
+        seed: Seed of the random initial states and Lyapunov frames (same seed, same result). Input ``i`` draws
+            from its own stream (``SeedSequence(seed).spawn(N)[i]``), so its states do not depend on the others.
+        init_states: Initial states used for every input ``(M, H)``, or per input ``(N, M, H)`` (e.g. the states
+            observed at stimulus onset in trials); they come before the random ones in ``Attractor.members``.
+        init_scale: ``s``; default: the RMS activity of ``init_states`` (per input), else of ``relu(W_in x + b)``.
+        n_transient: Steps discarded before recording (paper: 2,000-5,000).
+        n_record: Steps recorded per pass (paper: 2,000-10,000).
+        n_probe: Steps after which every surviving state is compared with recorded orbits (and between rounds).
+        check_every: Steps between exit checks.
+        divergence_norm: ``|h|`` above which an orbit is divergent.
+        fp_tol: Fixed point when ``|F(h) - h| < fp_tol (1 + |h|)``.
+        snap_tol: When a step ``|F(h) - h|`` is below ``snap_tol (1 + |h|)``, the fixed point ``h*`` of the current
+            linear region is solved exactly; if it is self-consistent, linearly stable (``rho(D W_rec) < 1``) and
+            within ``snap_tol (1 + |h*|)`` of the state, the trajectory has converged to it (and leaves the batch).
+        period_tol: Periodic when the state returns within ``period_tol (1 + |h|)``.
+        max_period: Longest period searched (``K_max``); returns are measured against a state taken
+            ``max_period`` steps before the end of the recording.
+        n_lyap: Number of Lyapunov exponents (the QR frame size, at least 1; 2 gives the QP confirmation).
+        lyap_eps: ``|lambda_1| <= lyap_eps``: quasi-periodic; above: chaotic (natural log per step).
+        lyap_warmup: Recorded steps used only to align the tangent frame.
+        qr_every: QR re-orthonormalisation interval (keep ``exp((lambda_1 - lambda_k) qr_every)`` well below
+            ``1 / machine epsilon``, i.e. ``qr_every (lambda_1 - lambda_k) < ~30``).
+        merge_tol: A state within ``merge_tol (1 + rms |h|)`` of a recorded orbit belongs to that attractor (for
+            a stored orbit that only samples a curve or a chaotic set, within twice its median sampling gap if
+            larger); two orbits of the same kind (and period) merge when their point clouds are that close.
+        fp_merge_tol: Fixed points closer than ``fp_merge_tol (1 + |h|)`` merge.
+        orbit_len: Number of recorded states kept as ``Attractor.orbit``.
+        max_extensions: Extra recordings for orbits whose ``lambda_1`` is not clearly on one side of ``+-lyap_eps``
+            (see the module docstring).
+        chunk_size: Trajectories iterated together by one matrix product (cache size; results do not depend
+            on it beyond floating-point rounding).
+        record_batch: Representatives recorded together (memory: ``record_batch * orbit_len * H`` floats).
+        progress: Show a progress bar over initial states (resolved / total).
+
+    Returns:
+        For one input: its attractors, sorted by decreasing ``basin_count`` (then kind). For ``N`` inputs: a list
+        of ``N`` such lists.
+
+    Example:
+        >>> from analysis.dynamics import RNNDynamics
+        >>> dyn = RNNDynamics(np.array([[0.5, -1.0], [-1.0, 0.5]]), np.eye(2))   # two stable fixed points
+        >>> atts = find_attractors(dyn, np.array([1.0, 1.0]), n_init=16, seed=0)
+        >>> sorted((a.kind, a.state.round(6).tolist()) for a in atts)
+        [('fixed_point', [0.0, 2.0]), ('fixed_point', [2.0, 0.0])]
+        >>> sum(a.basin_count for a in atts)
+        16
+    """
+    from tqdm.auto import tqdm
+
+    crit = _Criteria(
+        n_transient=int(n_transient),
+        n_record=int(n_record),
+        n_probe=max(1, int(n_probe)),
+        check_every=max(1, int(check_every)),
+        divergence_norm=float(divergence_norm),
+        fp_tol=float(fp_tol),
+        snap_tol=float(snap_tol),
+        period_tol=float(period_tol),
+        max_period=int(max_period),
+        n_lyap=max(1, min(int(n_lyap), dyn.hidden_size)),
+        lyap_eps=float(lyap_eps),
+        lyap_warmup=int(lyap_warmup),
+        qr_every=max(1, int(qr_every)),
+        merge_tol=float(merge_tol),
+        fp_merge_tol=float(fp_merge_tol),
+        orbit_len=max(2, int(orbit_len)),
+        max_extensions=max(0, int(max_extensions)),
+        chunk_size=max(1, int(chunk_size)),
+        record_batch=max(1, int(record_batch)),
+    )
+    if crit.n_record < 2 or crit.n_transient < 0:
+        raise ValueError("need n_record >= 2 and n_transient >= 0")
+    x = np.asarray(x, dtype=np.float64)
+    single = x.ndim == 1
+    X = np.atleast_2d(x)
+    C = dyn.drive(X)
+    N = len(X)
+    seqs = np.random.SeedSequence(seed).spawn(N)
+    h0 = _initial_states(dyn, C, init_states, int(n_init), init_scale, seqs)
+    M = h0.shape[1]
+    if M == 0:
+        raise ValueError("no initial states: give init_states or n_init > 0")
+    bar = tqdm(total=N * M, disable=not progress, desc="attractors", unit="state")
+    engine = _Engine(dyn, C, h0, crit, seqs, bar)
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is how some orbits diverge: detected, not an error
+        engine.run()
+    bar.close()
+    by_input: list[list[_Record]] = [[] for _ in range(N)]
+    for rec in engine.records:
+        by_input[rec.inp].append(rec)
+    out: list[list[Attractor]] = []
+    for i, recs in enumerate(by_input):
+        atts = [_to_attractor(dyn, r, X[i], i, M, crit.n_lyap) for r in _merge(recs, crit)]
+        atts.sort(key=lambda a: (-a.basin_count, KINDS.index(a.kind), a.norm))
+        out.append(atts)
+    return out[0] if single else out
