@@ -74,7 +74,7 @@ class TaskConfig:
     dt: float = 100.0
     fixation: Duration = 300.0
     stimulus: Duration = 1500.0
-    delay: Duration = ("uniform", 300.0, 1000.0)
+    delay: Duration = ("truncexp", 600.0, 300.0, 3000.0)
     decision: Duration = 300.0
     coherences: tuple[float, ...] = (0.1, 0.2, 0.4)
     noise: str = "uniform"
@@ -241,8 +241,8 @@ def _duration_step_range(d: Duration, dt: float) -> tuple[int, int]:
     if kind == "choice":
         steps = [_steps(v, dt) for v in d[1]]
         return min(steps), max(steps)
-    # truncexp on [lo, hi): the largest value floors to at most floor(hi/dt)
-    return _steps(d[2], dt), _steps(d[3], dt)
+    # truncexp on [lo, hi): the largest value stays below hi
+    return _steps(d[2], dt), _steps(d[3] - 1e-6 * dt, dt)
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -266,13 +266,19 @@ def _to_json(v: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- presets
+MEMORY_DELAY = ("truncexp", 600.0, 300.0, 3000.0)
+"""Delay of levels 2-4: exponential with mean 600 ms truncated to [300, 3000) ms, as NeuroGym's context task. With
+delays of at most 1 s, trained networks held the decision in transients that collapse or diverge a few steps later;
+delays of up to 3 s make them hold it in stable fixed points (the attractors the analysis looks for)."""
+
 PRESETS: dict[Any, TaskConfig] = {
     # Level 1: perceptual 2-choice decision on one stream, no delay.
     1: TaskConfig(name="level1", n_streams=1, delay=0.0),
-    # Level 2: adds a variable delay (working memory of the decision).
-    2: TaskConfig(name="level2", n_streams=1, delay=("uniform", 300.0, 1000.0)),
+    # Level 2: adds a variable delay (working memory of the decision). NeuroGym's delay law: long enough (up to 3 s)
+    # that holding the decision takes an attractor, not a slow transient.
+    2: TaskConfig(name="level2", n_streams=1, delay=MEMORY_DELAY),
     # Level 3: the paper's context-dependent task (two streams, a context cue, variable delay).
-    3: TaskConfig(name="level3", n_streams=2, delay=("uniform", 300.0, 1000.0)),
+    3: TaskConfig(name="level3", n_streams=2, delay=MEMORY_DELAY),
     # Level 4: harder evidence (lower coherences, more noise) and three choices.
     4: TaskConfig(
         name="level4",
@@ -281,7 +287,7 @@ PRESETS: dict[Any, TaskConfig] = {
         coherences=(0.08, 0.16, 0.32),
         noise_amplitude=0.28,
         stimulus=3000.0,
-        delay=("uniform", 300.0, 1000.0),
+        delay=MEMORY_DELAY,
     ),
     # NeuroGym ContextDecisionMaking (explicit context, 2 choices): its timing, coherences, noise and rewards.
     "neurogym": TaskConfig(

@@ -51,7 +51,7 @@ class DecisionMakingEnv(gym.Env):
     level  task                                                        coherences   noise α   choices
     =====  ==========================================================  ===========  ========  =========
     1      perceptual decision on one stream, no delay                 .1 .2 .4     0.25      2
-    2      level 1 + a variable delay 300-1000 ms (memory)             .1 .2 .4     0.25      2
+    2      level 1 + a variable delay 300-3000 ms (memory)             .1 .2 .4     0.25      2
     3      context-dependent: two streams, context cue, delay (paper)  .1 .2 .4     0.25      2
     4      level 3 with weaker evidence, longer stimulus, 3 choices    .08 .16 .32  0.28      3
     =====  ==========================================================  ===========  ========  =========

@@ -80,7 +80,7 @@ def test_unknown_preset_and_conflicting_arguments():
 def test_duration_forms():
     cfg = make_config(3, delay=("choice", [200, 500]), fixation=("truncexp", 300, 200, 800))
     assert cfg.stage_step_range("delay") == (2, 5)
-    assert cfg.stage_step_range("fixation") == (2, 8)
-    assert cfg.max_trial_steps == 8 + 15 + 5 + 3
+    assert cfg.stage_step_range("fixation") == (2, 7)  # truncated exponential on [200, 800): below 8 steps
+    assert cfg.max_trial_steps == 7 + 15 + 5 + 3
     assert set(STAGES) == {"fixation", "stimulus", "delay", "decision"}
     assert np.isclose(make_config(preset="neurogym").noise_amplitude, 0.1)

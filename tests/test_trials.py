@@ -20,7 +20,9 @@ def test_shapes_and_stage_structure():
         assert (tr.stage[i, tr.length[i] :] == PADDING).all()
         assert np.array_equal(tr.onset[i], np.concatenate([[0], np.cumsum(tr.duration[i])[:-1]]))
     lo, hi = cfg.stage_step_range("delay")
-    assert tr.duration[:, DELAY].min() == lo and tr.duration[:, DELAY].max() == hi  # both ends are reachable
+    assert tr.duration[:, DELAY].min() == lo and tr.duration[:, DELAY].max() <= hi
+    uni = sample_trials(make_config(3, delay=("uniform", 300, 1000)), 300, rng=1).duration[:, DELAY]
+    assert (uni.min(), uni.max()) == (3, 10)  # both ends of a uniform delay are reachable
     # ground truth: fixate until the decision stage, then the correct action
     assert (tr.gt[tr.stage != DECISION] == 0).all()
     dec = tr.stage == DECISION
