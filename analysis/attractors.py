@@ -7,7 +7,7 @@ distinct attractor reached is classified as
 ================  ====================================================================================================
 kind              criterion (tolerances relative to ``|h|``; every threshold is an argument of :func:`find_attractors`)
 ================  ====================================================================================================
-divergent         ``|h| > divergence_norm`` (default 1e6) or non-finite
+divergent         ``|h| > divergence_norm`` (default 1e6) or non-finite, or escaping (below)
 fixed_point       ``|F(h) - h| < fp_tol (1 + |h|)`` (default 1e-8), refined exactly on its activation pattern
 periodic          a return ``|h_{t+k} - h_t| < period_tol (1 + |h_t|)`` for some ``2 <= k <= max_period``
 quasi_periodic    not periodic and ``|lambda_1| <= lyap_eps`` (default 2e-3 per step)
@@ -24,6 +24,15 @@ so the estimate sharpens) when ``lambda_1`` is not clearly on one side: unless `
 (``lambda_1 < 0``); one that has not settled after the last recording is reported as ``periodic`` with its closest
 return as ``period`` and ``converged=False``; after the last recording the plain ``+-lyap_eps`` rule decides.
 
+**Escaping orbits.** Trained networks often have linear regions with an expanding direction that the stage's input
+never lets them leave: the orbit then grows geometrically along that direction until ``|h| > divergence_norm``
+(hundreds of steps for slow growth). It is classified ``divergent`` as soon as, at ``escape_checks`` consecutive
+checks, it has grown by ``escape_rate`` per step, kept its activation pattern, and moved along a direction ``u`` that
+is (within ``escape_align``) an expanding eigen-direction of the region's Jacobian whose ray ``h + s u`` never
+leaves the region: asymptotically the orbit is on that ray and the region's affine map sends it to infinity. (The
+rotating growth of an orbit that the region's walls will fold back, as in a piecewise-linear oscillator, fails the
+eigen-direction test.) ``escape_checks=0`` restores the plain threshold.
+
 **How the work is organised** (why it is fast). The initial states of all inputs are iterated together, one
 ``(B, H) @ (H, H)`` product per step for each chunk of ``chunk_size`` trajectories. Every ``check_every`` steps,
 trajectories that have diverged, or come within ``snap_tol`` of a stable, self-consistent fixed point of their
@@ -33,6 +42,11 @@ transient and recorded (Lyapunov frame, returns, orbit), while the other survivo
 those within ``merge_tol`` of it belong to the same attractor and stop. The rest settle ``n_probe`` steps more, are
 compared with every orbit recorded so far, and the unmatched provide the next round's representatives.
 So the expensive recording is spent about once per distinct non-stationary attractor, not once per initial state.
+A recorded cycle stops as soon as its period has been confirmed and its exponents averaged over ``cycle_record``
+steps of whole periods. Further savings, none of which changes a classification: a step's product skips the units
+silent in every trajectory of the chunk (exactly zero contributions; trained ReLU networks keep about half their units
+silent); escaping orbits leave early (above); on maps of 64 units or more the transient and the tangent frames run
+in float32 (``transient_dtype``, ``frame_dtype``; everything that classifies stays float64).
 
 Example:
     >>> from analysis.dynamics import RNNDynamics
@@ -172,6 +186,13 @@ class _Criteria:
     max_extensions: int
     chunk_size: int
     record_batch: int
+    escape_checks: int = 2
+    escape_rate: float = 1.01
+    escape_align: float = 1e-4
+    sparse_below: float = 0.85
+    transient_dtype: str = "auto"
+    cycle_record: int = 500
+    frame_dtype: str = "auto"
 
 
 # ---------------------------------------------------------------------------------------------- tangent map
@@ -190,11 +211,12 @@ class _Frames:
         qr_every: int,
         log_growth: Optional[np.ndarray] = None,
         n_acc: Optional[np.ndarray] = None,
+        dtype: Any = np.float64,
     ) -> None:
-        self.W = W
+        self.W = np.asarray(W, dtype=dtype)
         r, H, k = frames.shape
         self.r, self.H, self.k = r, H, k
-        self.Q = np.ascontiguousarray(frames.transpose(1, 0, 2).reshape(H, r * k))
+        self.Q = np.ascontiguousarray(frames.transpose(1, 0, 2).reshape(H, r * k), dtype=dtype)
         self.qr_every = qr_every
         self.log_growth = np.zeros((r, k)) if log_growth is None else np.array(log_growth, dtype=np.float64)
         self.n_acc = np.zeros(r) if n_acc is None else np.array(n_acc, dtype=np.float64)
@@ -218,6 +240,12 @@ class _Frames:
             self.n_acc += self.pending
         self.pending = 0
         self.Q = np.ascontiguousarray(q.transpose(1, 0, 2).reshape(self.H, self.r * self.k))
+
+    def drop(self, keep: np.ndarray) -> None:
+        """Keep only the trajectories ``keep`` (bool, ``(r,)``)."""
+        self.Q = np.ascontiguousarray(self.Q.reshape(self.H, self.r, self.k)[:, keep].reshape(self.H, -1))
+        self.log_growth, self.n_acc = self.log_growth[keep], self.n_acc[keep]
+        self.r = int(keep.sum())
 
     def finish(self, accumulate: bool = True) -> None:
         """Fold the steps since the last QR into the estimate."""
@@ -342,6 +370,14 @@ class _Engine:
     ) -> None:
         self.dyn = dyn
         self.W = dyn.W_rec
+        # the transient's arithmetic: rows of W.T (= columns of W) are gathered per active set (see _advance_chunk)
+        big = dyn.hidden_size >= 64  # "auto": float32 where it pays; small maps keep float64 (it costs nothing)
+        self.dtype = np.dtype(np.float32 if crit.transient_dtype == "float32" or (
+            crit.transient_dtype == "auto" and big) else np.float64)
+        self.WT = np.ascontiguousarray(dyn.W_rec.T, dtype=self.dtype)
+        self.C_t = C.astype(self.dtype)
+        self.frame_dtype = np.dtype(np.float32 if crit.frame_dtype == "float32" or (
+            crit.frame_dtype == "auto" and big) else np.float64)
         self.C = C  # (N, H) drives
         N, M, H = h0.shape
         self.M, self.H = M, H
@@ -358,6 +394,14 @@ class _Engine:
         self._fp: dict[tuple[int, bytes], int] = {}
         self._div: dict[int, int] = {}
         self._solvers: dict[int, PatternSolver] = {}
+        # escape detection (see _escape): per trajectory, the previous check's norm, step count, direction and
+        # pattern, and how many consecutive checks confirmed the escape
+        self._esc_norm = np.full(B, np.nan)
+        self._esc_step = np.zeros(B, dtype=np.int64)
+        self._esc_count = np.zeros(B, dtype=np.int64)
+        self._esc_has = np.zeros(B, dtype=bool)
+        self._esc_u: Optional[np.ndarray] = None  # (B, H) float32, allocated on first use
+        self._esc_pat: Optional[np.ndarray] = None  # (B, ceil(H / 8)) packed patterns
 
     def _finish(self, idx: np.ndarray) -> None:
         self.done[idx] = True
@@ -380,7 +424,8 @@ class _Engine:
             if np.isfinite(res) and res <= self.crit.fp_tol * (1.0 + np.linalg.norm(hs)):
                 h = hs  # exact refinement
             rid = self._fp[key] = len(self.records)
-            self.records.append(_Record("fixed_point", i, h.copy(), pattern=h @ self.W.T + self.C[i] > 0))
+            h = np.array(h, dtype=np.float64)
+            self.records.append(_Record("fixed_point", i, h, pattern=h @ self.W.T + self.C[i] > 0))
         return rid
 
     def _join(self, rid: int, idx: np.ndarray) -> None:
@@ -395,18 +440,28 @@ class _Engine:
             rid = self._div.get(int(i))
             if rid is None:
                 rid = self._div[int(i)] = len(self.records)
-                self.records.append(_Record("divergent", int(i), np.nan_to_num(h[sel[0]], posinf=np.finfo(float).max)))
+                state = np.nan_to_num(np.asarray(h[sel[0]], dtype=np.float64), posinf=np.finfo(float).max)
+                self.records.append(_Record("divergent", int(i), state))
             self._join(rid, idx[sel])
 
-    def _check(self, idx: np.ndarray, h: np.ndarray, h_prev: np.ndarray) -> None:
-        """Exit the diverged trajectories and those that have converged to a fixed point."""
+    def _check(
+        self, idx: np.ndarray, h: np.ndarray, h_prev: np.ndarray, active: Optional[np.ndarray] = None
+    ) -> None:
+        """Exit the diverged (or escaping) trajectories and those that have converged to a fixed point.
+
+        ``active`` is the activation pattern of the step that produced ``h`` (enables the escape test)."""
         crit = self.crit
         norm = np.linalg.norm(h, axis=1)
         div = ~np.isfinite(norm) | (norm > crit.divergence_norm)
         if div.any():
             self._divergent(idx[div], h[div])
-        rel = np.linalg.norm(h - h_prev, axis=1) / (1.0 + norm)
+        step = h - h_prev
+        step_norm = np.linalg.norm(step, axis=1)
+        rel = step_norm / (1.0 + norm)
         near = np.flatnonzero(~div & (rel < crit.snap_tol))
+        if active is not None and crit.escape_checks > 0:
+            grow = np.flatnonzero(~div & (rel >= crit.snap_tol))
+            self._escape(idx, grow, h, norm, step, step_norm, active)
         if not near.size:
             return
         inp = self.inp[idx[near]]
@@ -432,6 +487,65 @@ class _Engine:
                     self.h[idx[sel]] = self.records[rid].state
                     self._join(rid, idx[sel])
 
+    def _escape(
+        self,
+        idx: np.ndarray,
+        cand: np.ndarray,
+        h: np.ndarray,
+        norm: np.ndarray,
+        step: np.ndarray,
+        step_norm: np.ndarray,
+        active: np.ndarray,
+    ) -> None:
+        """Exit the trajectories ``idx[cand]`` that escape to infinity inside a fixed linear region.
+
+        At a check, a trajectory *escapes* when (a) its norm grew by at least ``escape_rate`` per step since the
+        previous check, (b) its last step's direction ``u`` is, within ``escape_align`` (``1 - cos``), an expanding
+        eigen-direction of the current region's Jacobian ``D W`` (``|D W u| >= escape_rate``), (c) the ray
+        ``h + s u`` (``s >= 0``) never leaves the region (pre-activations of active units do not decrease along it,
+        of inactive ones do not increase) and (d) pattern and direction are those of the previous check; for
+        ``escape_checks`` consecutive checks. Such an orbit follows the region's unstable direction out of every
+        bound without changing region: iterating it up to ``divergence_norm`` would only cost time.
+        """
+        crit = self.crit
+        if self._esc_u is None:
+            self._esc_u = np.zeros((len(self.h), self.H), dtype=np.float32)
+            self._esc_pat = np.zeros((len(self.h), -(-self.H // 8)), dtype=np.uint8)
+        rows = idx[cand]
+        prev_norm, prev_step = self._esc_norm[rows], self._esc_step[rows]
+        self._esc_norm[idx] = norm
+        self._esc_step[idx] = self.steps[idx]
+        dt = np.maximum(self.steps[rows] - prev_step, 1)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            grew = norm[cand] >= prev_norm * crit.escape_rate**dt  # NaN (no previous check) -> False
+        grow = cand[grew & (step_norm[cand] > 0)]
+        stale = np.ones(len(idx), dtype=bool)
+        stale[grow] = False
+        self._esc_count[idx[stale]] = 0
+        self._esc_has[idx[stale]] = False
+        if not grow.size:
+            return
+        b = idx[grow]
+        u = step[grow] / step_norm[grow, None]
+        pg = np.packbits(active[grow], axis=1)
+        # cheap tests first (same region, same direction as at the previous check); the Jacobian only for those
+        same = (self._esc_has[b] & np.all(self._esc_pat[b] == pg, axis=1)
+                & (np.einsum("ij,ij->i", u, self._esc_u[b]) >= 1.0 - crit.escape_align))
+        self._esc_u[b], self._esc_pat[b], self._esc_has[b] = u, pg, True
+        passed = np.zeros(len(grow), dtype=bool)
+        if same.any():
+            us, act = u[same], active[grow[same]]
+            Wu = us @ self.W.T
+            Du = np.where(act, Wu, 0.0)
+            lam = np.linalg.norm(Du, axis=1)
+            eig = (lam >= crit.escape_rate) & (np.einsum("ij,ij->i", us, Du) >= (1.0 - crit.escape_align) * lam)
+            ray = np.all(np.where(act, Wu >= 0.0, Wu <= 0.0), axis=1)
+            passed[same] = eig & ray
+        self._esc_count[b] = np.where(passed, self._esc_count[b] + 1, 0)
+        out = grow[passed & (self._esc_count[b] >= crit.escape_checks)]
+        if out.size:
+            self._divergent(idx[out], h[out])
+
     # ------------------------------------------------------------------ iterate
     def advance(self, idx: np.ndarray, target: np.ndarray) -> None:
         """Iterate trajectories ``idx`` until each reaches ``target`` steps (or exits), ``chunk_size`` at a time."""
@@ -445,24 +559,30 @@ class _Engine:
             self._advance_chunk(idx[s : s + self.crit.chunk_size], target[s : s + self.crit.chunk_size])
 
     def _advance_chunk(self, idx: np.ndarray, target: np.ndarray) -> None:
-        W = self.W
+        WT = self.WT
+        H = self.H
         while True:
             run = ~self.done[idx] & (self.steps[idx] < target)
             idx, target = idx[run], target[run]
             if not idx.size:
                 return
             n = int(min(self.crit.check_every, (target - self.steps[idx]).min()))
-            h = self.h[idx]
-            c = self.C[self.inp[idx]]
+            h = self.h[idx].astype(self.dtype, copy=False)
+            c = self.C_t[self.inp[idx]]
             h_prev = h
-            for _ in range(n):
+            active = None
+            for k in range(n):
                 h_prev = h
-                pre = h @ W.T
+                # units silent in every trajectory of the chunk contribute exactly nothing: skip their columns
+                on = np.flatnonzero(h.any(axis=0))
+                pre = h[:, on] @ WT[on] if len(on) < self.crit.sparse_below * H else h @ WT
                 pre += c
+                if k == n - 1:
+                    active = pre > 0
                 h = np.maximum(pre, 0.0, out=pre)
             self.h[idx] = h
             self.steps[idx] += n
-            self._check(idx, h, h_prev)
+            self._check(idx, h, h_prev, active)
 
     # ------------------------------------------------------------------ record
     def _record_pass(
@@ -472,9 +592,14 @@ class _Engine:
         owner: np.ndarray,
         cmin: np.ndarray,
         carry: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]] = None,
-    ) -> tuple[dict, Optional[_Frames]]:
-        """Record ``n_record`` steps of representatives ``reps``; lowers ``cmin`` (squared distances of the
-        candidates to their owner's orbit). ``carry`` continues earlier frames ``(Q, log_growth, n_acc)``."""
+    ) -> tuple[dict, Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """Record up to ``n_record`` steps of representatives ``reps``; lowers ``cmin`` (squared distances of the
+        candidates to their owner's orbit). ``carry`` continues earlier frames ``(Q, log_growth, n_acc)``.
+
+        A representative whose cycle (period ``k <= orbit_len / 2``) returns exactly after the frame warm-up and
+        then repeats once more stops as soon as its frame has averaged over ``cycle_record`` steps of whole periods
+        (the cycle's exponents need no more); the others run the whole recording. Returns the per-representative
+        outputs and the frames to continue (``None`` without Lyapunov exponents)."""
         crit = self.crit
         W, H = self.W, self.H
         r, L, n_rec = len(reps), crit.orbit_len, crit.n_record
@@ -483,11 +608,11 @@ class _Engine:
         frames: Optional[_Frames] = None
         warm = 0
         if crit.n_lyap and carry is not None:
-            frames = _Frames(W, carry[0], crit.qr_every, carry[1], carry[2])
+            frames = _Frames(W, carry[0], crit.qr_every, carry[1], carry[2], dtype=self.frame_dtype)
         elif crit.n_lyap:
             # per-representative frames, so results do not depend on how representatives are batched
             rngs = [np.random.default_rng(self.seqs[int(self.inp[b])].spawn(1)[0]) for b in reps]
-            frames = _Frames(W, _random_frames(rngs, H, crit.n_lyap), crit.qr_every)
+            frames = _Frames(W, _random_frames(rngs, H, crit.n_lyap), crit.qr_every, dtype=self.frame_dtype)
             warm = min(-(-crit.lyap_warmup // crit.qr_every) * crit.qr_every, n_rec // 2)
         ring = np.zeros((r, L, H))
         j_ref = max(0, n_rec - crit.max_period)
@@ -497,9 +622,38 @@ class _Engine:
         best_d = np.full(r, np.inf)
         best_k = np.full(r, -1, dtype=np.int64)
         dead = np.zeros(r, dtype=bool)
+        # early stop of cycles (first pass only): reference at the end of the warm-up, first return, one repetition
+        early = crit.cycle_record > 0 and frames is not None and carry is None and warm > 0
+        j_e, k_max = warm, min(L // 2, crit.max_period)
+        h_e = h.copy()
+        tol_e = np.zeros(r)
+        k_e = np.full(r, -1, dtype=np.int64)  # first return after j_e (-1: none yet)
+        broken = np.zeros(r, dtype=bool)  # the return did not repeat: no early stop
+        # outputs, filled when a representative stops (early, or at the end)
+        o_first = np.full(r, -1, dtype=np.int64)
+        o_best = np.full(r, -1, dtype=np.int64)
+        o_rel = np.zeros(r)
+        o_pre = np.zeros((r, H))
+        o_orbit: list[Optional[np.ndarray]] = [None] * r
+        o_lyap = np.full((r, crit.n_lyap), np.nan)
+        o_steps = np.full(r, n_rec, dtype=np.int64)
+        o_frames = None if frames is None else (np.zeros((r, H, crit.n_lyap)), np.zeros((r, crit.n_lyap)),
+                                                np.zeros(r))
+        live = np.arange(r)
         cst = self.h[cands]
-        groups = [(n, np.flatnonzero(owner == n)) for n in np.unique(owner)]
+        groups = {n: np.flatnonzero(owner == n) for n in np.unique(owner)}
         cnorm2 = np.einsum("ij,ij->i", cst, cst)
+
+        def membership(n: int, w: int) -> None:
+            sel = groups.get(n)
+            if sel is not None and sel.size:
+                O = ring[n, :w]
+                d2 = cnorm2[sel, None] + np.einsum("ij,ij->i", O, O)[None] - 2.0 * cst[sel] @ O.T
+                np.minimum(cmin[sel], d2.min(axis=1), out=cmin[sel])
+
+        def ordered(n: int, j: int) -> np.ndarray:
+            return ring[n, (j + np.arange(L)) % L] if j >= L else ring[n, :j]
+
         h_prev, pre = h, h
         for j in range(1, n_rec + 1):
             h_prev = h
@@ -509,51 +663,87 @@ class _Engine:
             h = np.maximum(pre, 0.0)
             if frames is not None:
                 frames.step(active, accumulate=j > warm)
-            ring[:, (j - 1) % L] = h
+            ring[live, (j - 1) % L] = h
             if j >= j_ref:
                 if j == j_ref:
-                    h_ref = h.copy()
-                    tol_ref = crit.period_tol * (1.0 + np.linalg.norm(h_ref, axis=1))
+                    h_ref[live] = h
+                    tol_ref[live] = crit.period_tol * (1.0 + np.linalg.norm(h, axis=1))
                 else:
-                    dr = np.linalg.norm(h - h_ref, axis=1)
-                    first[(dr < tol_ref) & (first < 0)] = j - j_ref
-                    better = dr < best_d
-                    best_d[better] = dr[better]
-                    best_k[better] = j - j_ref
+                    dr = np.linalg.norm(h - h_ref[live], axis=1)
+                    new = (dr < tol_ref[live]) & (first[live] < 0)
+                    first[live[new]] = j - j_ref
+                    better = dr < best_d[live]
+                    best_d[live[better]] = dr[better]
+                    best_k[live[better]] = j - j_ref
+            if early:
+                if j == j_e:
+                    h_e[live] = h
+                    tol_e[live] = crit.period_tol * (1.0 + np.linalg.norm(h, axis=1))
+                elif j_e < j <= j_e + 2 * k_max:
+                    look = np.flatnonzero((k_e[live] < 0) & (j - j_e <= k_max))
+                    if look.size:
+                        ret = np.linalg.norm(h[look] - h_e[live[look]], axis=1) < tol_e[live[look]]
+                        k_e[live[look[ret]]] = j - j_e
+                    rep = np.flatnonzero((k_e[live] > 0) & ~broken[live] & (j > j_e + k_e[live])
+                                         & (j <= j_e + 2 * k_e[live]))
+                    if rep.size:  # the second period must repeat the first, state by state
+                        back = ring[live[rep], (j - k_e[live[rep]] - 1) % L]
+                        miss = np.linalg.norm(h[rep] - back, axis=1) >= tol_e[live[rep]]
+                        broken[live[rep[miss]]] = True
+                k = k_e[live]
+                done_now = np.flatnonzero(
+                    (k > 0) & ~broken[live] & (j >= j_e + 2 * k) & (j - warm >= crit.cycle_record)
+                    & ((j - warm) % np.lcm(np.maximum(k, 1), crit.qr_every) == 0)
+                )
+                if done_now.size:
+                    rows = live[done_now]
+                    lam = frames.exponents()  # pending == 0 here: j - warm is a multiple of qr_every
+                    for n in rows:
+                        o_first[n] = o_best[n] = k_e[n]
+                        o_orbit[n] = ordered(n, j).copy()
+                        membership(int(n), min(j, L))
+                    o_lyap[rows] = lam[done_now]
+                    o_rel[rows] = np.linalg.norm(h[done_now] - h_prev[done_now], axis=1) / (
+                        1.0 + np.linalg.norm(h[done_now], axis=1))
+                    o_pre[rows] = pre[done_now]
+                    o_steps[rows] = j
+                    self.h[reps[rows]] = h[done_now]
+                    keep = np.ones(len(live), dtype=bool)
+                    keep[done_now] = False
+                    live, h, h_prev, c, pre = live[keep], h[keep], h_prev[keep], c[keep], pre[keep]
+                    frames.drop(keep)
+                    if not live.size:
+                        break
             if groups and (j % L == 0 or j == n_rec):
                 # membership: candidate-to-orbit distances for the window just filled, one GEMM per representative
                 w = L if j % L == 0 else j % L
-                for n, sel in groups:
-                    O = ring[n, :w]
-                    d2 = cnorm2[sel, None] + np.einsum("ij,ij->i", O, O)[None] - 2.0 * cst[sel] @ O.T
-                    np.minimum(cmin[sel], d2.min(axis=1), out=cmin[sel])
+                for n in live:
+                    membership(int(n), w)
             if j % crit.check_every == 0:
                 norm = np.linalg.norm(h, axis=1)
                 bad = ~np.isfinite(norm) | (norm > crit.divergence_norm)
                 if bad.any():  # park diverged orbits at 0 (they are flagged) so nothing overflows
-                    dead |= bad
-                    self.h[reps[bad]] = h[bad]
+                    dead[live[bad]] = True
+                    self.h[reps[live[bad]]] = h[bad]
                     h[bad] = 0.0
                     if frames is not None:
-                        frames.Q.reshape(H, r, -1)[:, bad] = 0.0
-        if (~dead).any():
-            self.h[reps[~dead]] = h[~dead]
-        self.steps[reps] += n_rec
-        rel = np.linalg.norm(h - h_prev, axis=1) / (1.0 + np.linalg.norm(h, axis=1))
-        order = (n_rec + np.arange(L)) % L  # ring slots, oldest first
-        orbit = ring[:, order] if n_rec >= L else ring[:, :n_rec]
-        if frames is not None:
-            frames.finish()
-        out = dict(
-            lyap=frames.exponents() if frames is not None else np.full((r, 0), np.nan),
-            orbit=orbit,
-            first=first,
-            best_k=best_k,
-            rel=rel,
-            dead=dead,
-            last_pre=pre,
-        )
-        return out, frames
+                        frames.Q.reshape(H, len(live), -1)[:, bad] = 0.0
+        if live.size:
+            ok = ~dead[live]
+            self.h[reps[live[ok]]] = h[ok]
+            o_first[live], o_best[live] = first[live], best_k[live]
+            o_rel[live] = np.linalg.norm(h - h_prev, axis=1) / (1.0 + np.linalg.norm(h, axis=1))
+            o_pre[live] = pre
+            for n in live:
+                o_orbit[n] = ordered(int(n), n_rec)
+            if frames is not None:
+                frames.finish()
+                o_lyap[live] = frames.exponents()
+                o_frames[0][live], o_frames[1][live], o_frames[2][live] = (frames.frames(), frames.log_growth,
+                                                                           frames.n_acc)
+        self.steps[reps] += o_steps
+        out = dict(lyap=o_lyap, orbit=o_orbit, first=o_first, best_k=o_best, rel=o_rel, dead=dead, last_pre=o_pre)
+        return out, o_frames
 
     def _confirm_period(self, orbit: np.ndarray, k: int) -> bool:
         """Check ``|h_{t+k} - h_t|`` along the stored orbit (when it holds two periods)."""
@@ -593,7 +783,7 @@ class _Engine:
                 break
             keep = np.isin(todo, unresolved)
             if frames is not None:  # extended recordings continue the same tangent frames
-                carry = (frames.frames()[keep], frames.log_growth[keep], frames.n_acc[keep])
+                carry = (frames[0][keep], frames[1][keep], frames[2][keep])
             todo = todo[keep]
         for n, b in enumerate(cands):
             rec = self.records[rid_of[owner[n]]]
@@ -838,6 +1028,13 @@ def find_attractors(
     max_extensions: int = 2,
     chunk_size: int = 512,
     record_batch: int = 128,
+    escape_checks: int = 2,
+    escape_rate: float = 1.01,
+    escape_align: float = 1e-4,
+    sparse_below: float = 0.85,
+    transient_dtype: str = "auto",
+    cycle_record: int = 500,
+    frame_dtype: str = "auto",
     progress: bool = False,
 ) -> Union[list[Attractor], list[list[Attractor]]]:
     """Find and classify the attractors of ``F_x`` for one input or many (vectorised over inputs and states).
@@ -878,6 +1075,29 @@ def find_attractors(
         chunk_size: Trajectories iterated together by one matrix product (cache size; results do not depend
             on it beyond floating-point rounding).
         record_batch: Representatives recorded together (memory: ``record_batch * orbit_len * H`` floats).
+        escape_checks: A trajectory is ``divergent`` before it reaches ``divergence_norm`` once, at this many
+            consecutive checks, it escapes inside a fixed linear region (see the module docstring); 0 disables it.
+        escape_rate: Minimum growth factor per step of an escaping trajectory (and of its escape direction).
+        escape_align: Tolerance ``1 - cos`` of the escape direction: against the Jacobian's image of it, and
+            against the previous check's direction.
+        sparse_below: When fewer than this fraction of the units is active in any trajectory of a chunk, the step's
+            product skips the silent units' columns (exact: they contribute zeros; a speed knob only, ``0`` turns
+            it off).
+        transient_dtype: Arithmetic of the transient iteration (before recording): ``"float64"`` (the paper's
+            recipe), ``"float32"`` (about 1.6x faster on 250 units; exits, recordings, Lyapunov exponents, periods
+            and fixed points stay float64, but orbits of neutral attractors drift by about 1e-7 relative per 1,000
+            steps before recording, and a state on a basin boundary may land in the other basin) or ``"auto"``
+            (default: float32 for maps of 64 units or more, float64 for smaller ones). On the trained and
+            synthetic 250-unit networks of ``benchmarks/bench_analysis.py`` both give the same attractor for every
+            initial state.
+        cycle_record: A recorded orbit that returns exactly (``period_tol``) within ``orbit_len / 2`` steps after
+            the frame warm-up, and repeats that period once more, stops recording once its exponents have been
+            averaged over at least this many steps of whole periods (cycles need no more; quasi-periodic and
+            chaotic orbits always use the whole ``n_record``); 0 records every orbit for ``n_record`` steps.
+        frame_dtype: Arithmetic of the tangent frames (the Lyapunov exponents' QR method): ``"float64"``,
+            ``"float32"`` (half the cost of the recording's frame products; exponents accurate to ~1e-6 per step,
+            far below ``lyap_eps``; the QR factors' logs are accumulated in float64) or ``"auto"`` (default:
+            float32 for maps of 64 units or more, float64 for smaller ones, where it costs nothing).
         progress: Show a progress bar over initial states (resolved / total).
 
     Returns:
@@ -915,7 +1135,18 @@ def find_attractors(
         max_extensions=max(0, int(max_extensions)),
         chunk_size=max(1, int(chunk_size)),
         record_batch=max(1, int(record_batch)),
+        escape_checks=max(0, int(escape_checks)),
+        escape_rate=float(escape_rate),
+        escape_align=float(escape_align),
+        sparse_below=float(sparse_below),
+        transient_dtype=str(transient_dtype),
+        cycle_record=max(0, int(cycle_record)),
+        frame_dtype=str(frame_dtype),
     )
+    if crit.frame_dtype not in ("auto", "float64", "float32"):
+        raise ValueError(f"frame_dtype must be 'auto', 'float64' or 'float32', got {frame_dtype!r}")
+    if crit.transient_dtype not in ("auto", "float64", "float32"):
+        raise ValueError(f"transient_dtype must be 'auto', 'float64' or 'float32', got {transient_dtype!r}")
     if crit.n_record < 2 or crit.n_transient < 0:
         raise ValueError("need n_record >= 2 and n_transient >= 0")
     x = np.asarray(x, dtype=np.float64)

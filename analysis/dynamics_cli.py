@@ -1,30 +1,32 @@
-"""``dmd analyze dynamics MODEL.zip --out DIR``: the attractor landscape of one saved policy (RL or SL alike).
+"""``dmd analyze dynamics MODEL.zip --out DIR`` and ``dmd analyze track RUN_DIR --out DIR``.
 
-For the task the model was trained on (from its metadata):
+``dynamics``: the attractor landscape of one saved policy (RL or SL alike), for the task it was trained on:
 
-* **stimulus stage**: the attractors of the map over a grid of stimulus conditions (signed coherences of every
-  stream, ``--grid`` values in ``[-c_max, c_max]``; for multi-choice tasks, every coherence level and direction)
-  in every context, from the states observed at stimulus onset in trials plus random states
-  (:func:`analysis.find_attractors`);
-* **delay and decision stages** (one input per context): the attractors reached from the end-of-stimulus states of
-  trials (the decision basins), whether each trial's attractor reads out its correct choice, and every fixed point of
-  the map (:func:`analysis.fixed_points`, exact).
+* **stimulus stage**: :func:`analysis.attractor_map` over the coherence grid (``--grid`` values per stream) in every
+  context, from ``--observed`` states observed at stimulus onset plus ``--n-init`` random states per input;
+* **delay and decision stages**: :func:`analysis.attractor_map` per context from the end-of-stimulus states of the
+  ``--trials`` trials (decision attractors ``FP+``/``FP-``, each trial's basin against its correct choice and the
+  network's own choice), plus every fixed point the exact solver finds (:func:`analysis.fixed_points`).
 
-Writes ``DIR/summary.json`` (counts per kind, the quasi-periodic fraction overall and per ``|coherence|``,
-multistability, decision-basin accuracy, timings), ``DIR/attractors.csv`` (one row per attractor),
-``DIR/fixed_points.csv``, and figures (unless ``--no-figures``): ``attractor_map.png`` (the dominant kind over the
-coherence plane), ``lyapunov.png`` (the largest Lyapunov exponent against the relevant coherence) and
-``trajectories_pca.png`` (trial trajectories in PCA space with the fixed points and attractor orbits).
+Writes ``DIR/summary.json`` (every map's numbers: counts per kind, QP fraction overall / per ``|coherence|`` / low and
+high halves, multistability, Lyapunov exponents, decision-basin match; timings), ``DIR/attractors.csv`` (one row per
+attractor, all stages), ``DIR/basins.csv`` (one row per trial and stage), ``DIR/fixed_points.csv``, the maps
+(``attractor_map.{json,npz}``, ``attractor_map_delay.*``, ``attractor_map_decision.*``: :meth:`AttractorMap.save`) and
+figures (unless ``--no-figures``): ``attractor_map.png``, ``lyapunov.png``, ``qp_by_coherence.png``,
+``trajectories_pca.png``, ``decision_basins.png``.
+
+``track``: :func:`analysis.track` over every checkpoint of a run folder; writes ``DIR/track.json``, ``DIR/track.csv``
+and ``DIR/qp_fraction_track.png`` (and every checkpoint's map under ``DIR/maps/`` with ``--save-maps``).
 
 Example:
-    dmd analyze dynamics runs/rl_seed0/final_model.zip --out runs/rl_seed0/dynamics --progress
+    dmd analyze dynamics runs/rl_seed0/final_model.zip --out runs/rl_seed0/dynamics
+    dmd analyze track runs/rl_seed0 --out runs/rl_seed0/track
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
-import itertools
 import json
 import sys
 import time
@@ -33,205 +35,55 @@ from typing import Any, Optional
 
 import numpy as np
 
-KIND_COLORS = {
-    "fixed_point": "#4c72b0",
-    "periodic": "#55a868",
-    "quasi_periodic": "#c44e52",
-    "chaotic": "#8172b2",
-    "divergent": "#7f7f7f",
-}
+
+def _common(p: argparse.ArgumentParser, grid: int, n_init: int, observed: int, trials: int) -> None:
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--grid", type=int, default=grid, help=f"signed-coherence values per stream (default {grid})")
+    p.add_argument("--n-init", type=int, default=n_init, help=f"random initial states per input (default {n_init})")
+    p.add_argument("--observed", type=int, default=observed,
+                   help=f"observed stimulus-onset states per input (default {observed})")
+    p.add_argument("--trials", type=int, default=trials, help=f"trials run (observed states, basins; default {trials})")
+    p.add_argument("--n-transient", type=int, default=2000, help="discarded steps (find_attractors)")
+    p.add_argument("--n-record", type=int, default=2000, help="recorded steps (find_attractors)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--progress", dest="progress", action="store_true", default=True,
+                   help="show progress bars (default)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
 
 
 def add_analyze_commands(asub: Any) -> None:
-    """Register ``dmd analyze dynamics``."""
+    """Register ``dmd analyze dynamics`` and ``dmd analyze track``."""
     p = asub.add_parser(
         "dynamics",
-        help="attractor landscape of a saved policy: fixed points, attractor types, Lyapunov exponents",
+        help="attractor landscape of a saved policy: attractor maps, decision basins, fixed points, Lyapunov exponents",
         description=__doc__.split("\n\n")[0],
     )
     p.add_argument("model", help="a saved model zip (RL or SL)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--grid", type=int, default=21, help="signed-coherence values per stream (default 21)")
-    p.add_argument("--n-init", type=int, default=32, help="random initial states per input (default 32)")
-    p.add_argument("--observed", type=int, default=16, help="observed trial states added per input (default 16)")
-    p.add_argument("--trials", type=int, default=256, help="trials run for observed states and basins")
-    p.add_argument("--n-transient", type=int, default=2000)
-    p.add_argument("--n-record", type=int, default=2000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-figures", action="store_true")
-    p.add_argument("--progress", action="store_true", help="show progress bars")
+    _common(p, grid=21, n_init=32, observed=16, trials=256)
     p.set_defaults(func=run_dynamics_command)
 
-
-# ---------------------------------------------------------------------------------------------- conditions
-def stimulus_conditions(cfg: Any, n_grid: int) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """The stimulus-stage inputs ``(N, D)`` of the map and a description of each (columns of the CSV)."""
-    from dm_envs import stage_input
-
-    contexts = list(range(cfg.n_streams)) if cfg.has_context else [None]
-    c_max = max(cfg.coherences)
-    rows: list[dict[str, Any]] = []
-    xs = []
-    if cfg.n_choices == 2:
-        values = np.linspace(-c_max, c_max, n_grid)
-        for ctx in contexts:
-            for combo in itertools.product(values, repeat=cfg.n_streams):
-                xs.append(stage_input(cfg, "stimulus", signed_coherence=np.array(combo), context=ctx))
-                row = {f"c{s + 1}": float(v) for s, v in enumerate(combo)}
-                row["context"] = ctx
-                row["relevant"] = float(combo[ctx if ctx is not None else 0])
-                rows.append(row)
-    else:
-        levels = [(c, d) for c in cfg.coherences for d in range(cfg.n_choices)]
-        for ctx in contexts:
-            for combo in itertools.product(levels, repeat=cfg.n_streams):
-                coh, dirs = np.array([c for c, _ in combo]), np.array([d for _, d in combo])
-                xs.append(stage_input(cfg, "stimulus", coherence=coh, direction=dirs, context=ctx))
-                row = {f"coh{s + 1}": float(c) for s, (c, _) in enumerate(combo)}
-                row.update({f"dir{s + 1}": int(d) for s, (_, d) in enumerate(combo)})
-                row["context"] = ctx
-                row["relevant"] = float(combo[ctx if ctx is not None else 0][0])
-                rows.append(row)
-    return np.asarray(xs), rows
+    t = asub.add_parser(
+        "track",
+        help="attractor landscape over a run's checkpoints, beside accuracy (progressive sculpting)",
+        description="analysis.track over every checkpoint of a run folder",
+    )
+    t.add_argument("run_dir", help="a run folder (checkpoints/, final_model.zip, metadata.json)")
+    _common(t, grid=11, n_init=16, observed=8, trials=128)
+    t.add_argument("--stage", nargs="+", default=["stimulus"], choices=["stimulus", "delay", "decision"],
+                   help="stage(s) to map; the first gives the main columns (default: stimulus)")
+    t.add_argument("--checkpoints", nargs="+", help="checkpoint names to include (default: all)")
+    t.add_argument("--evaluate", choices=["missing", "always", "never"], default="missing",
+                   help="evaluate accuracy: only checkpoints missing from the accuracy curve (default), all, none")
+    t.add_argument("--eval-trials", type=int, default=1000)
+    t.add_argument("--change-tol", type=float, default=0.0,
+                   help="fraction of grid points whose dominant kind may change between checkpoints and still count "
+                        "as no change (summary: map_stable_from; default 0)")
+    t.add_argument("--save-maps", action="store_true", help="also save every checkpoint's map under OUT/maps/")
+    t.set_defaults(func=run_track_command)
 
 
-def _subsample(states: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    if len(states) <= n:
-        return states
-    return states[np.sort(rng.choice(len(states), n, replace=False))]
-
-
-def _attractor_row(stage: str, cond: dict[str, Any], a: Any) -> dict[str, Any]:
-    lam = np.asarray(a.lyapunov, dtype=float)
-    return {
-        "stage": stage,
-        **cond,
-        "kind": a.kind,
-        "period": a.period if a.period is not None else "",
-        "lambda1": float(lam[0]) if lam.size else float("nan"),
-        "lambda2": float(lam[1]) if lam.size > 1 else float("nan"),
-        "basin_count": a.basin_count,
-        "decision": a.decision if a.decision is not None else "",
-        "norm": a.norm,
-        "converged": a.converged,
-    }
-
-
-def _json_float(v: float) -> Optional[float]:
-    return float(v) if np.isfinite(v) else None
-
-
-# ---------------------------------------------------------------------------------------------- analysis
-def analyze_dynamics(model: Any, args: argparse.Namespace) -> dict[str, Any]:
-    """Run the whole analysis of ``model`` (a path or a loaded model) and write the outputs to ``args.out``."""
-    from analysis.attractors import find_attractors
-    from analysis.dynamics import load_dynamics, rollout
-    from analysis.fixed_points import fixed_points
-    from dm_envs import stage_input
-
-    out = Path(args.out)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    dyn = load_dynamics(model)
-    if dyn.config is None:
-        raise SystemExit("dmd analyze dynamics: the model carries no task config (dmd_metadata['task_config'])")
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = dyn.config
-    rng = np.random.default_rng(args.seed)
-    run = rollout(model, args.trials, seed=args.seed, noise=True)
-    tr = run.trials
-    onset = run.stage_states("stimulus", "first").astype(np.float64)
-    end = run.stage_states("stimulus", "last").astype(np.float64)
-    timings["rollout"] = time.perf_counter() - t0
-    kw = dict(n_transient=args.n_transient, n_record=args.n_record, progress=args.progress)
-
-    # stimulus stage over the coherence grid
-    t0 = time.perf_counter()
-    X, conds = stimulus_conditions(cfg, args.grid)
-    stim = find_attractors(dyn, X, n_init=args.n_init, seed=args.seed,
-                           init_states=_subsample(onset, args.observed, rng), **kw)
-    timings["stimulus_attractors"] = time.perf_counter() - t0
-    rows = [_attractor_row("stimulus", cond, a) for cond, atts in zip(conds, stim) for a in atts]
-
-    # delay and decision stages: basins of the end-of-stimulus states, and every fixed point
-    t0 = time.perf_counter()
-    contexts = list(range(cfg.n_streams)) if cfg.has_context else [None]
-    basins: dict[str, Any] = {}
-    fp_rows: list[dict[str, Any]] = []
-    fps_for_plot: list[np.ndarray] = []
-    for stage in ("delay", "decision"):
-        correct = n = 0
-        for ctx in contexts:
-            sel = np.ones(len(tr.context), dtype=bool) if ctx is None else tr.context == ctx
-            if not sel.any():
-                continue
-            x = stage_input(cfg, stage, context=ctx)
-            atts = find_attractors(dyn, x, n_init=0, seed=args.seed, init_states=end[sel], **kw)
-            choice_of = np.full(int(sel.sum()), -1)
-            for a in atts:
-                choice_of[a.members] = -1 if a.decision is None else a.decision
-                rows.append(_attractor_row(stage, {"context": ctx}, a))
-            correct += int((choice_of == tr.correct_choice[sel] + 1).sum())
-            n += int(sel.sum())
-            for fp in fixed_points(dyn, x, init_states=_subsample(end[sel], 64, rng), n_init=32, seed=args.seed):
-                fp_rows.append({"stage": stage, "context": ctx, "stable": fp.stable,
-                                "spectral_radius": fp.spectral_radius, "n_active": fp.n_active,
-                                "decision": fp.decision, "norm": fp.norm, "residual": fp.residual})
-                if fp.stable:
-                    fps_for_plot.append(fp.state)
-        basins[stage] = {"trials": n, "basin_matches_correct_choice": correct / n if n else None}
-    timings["decision_stages"] = time.perf_counter() - t0
-
-    summary = summarize(rows, basins, [len(s) for s in stim])
-    summary.update(model=str(model), learning_rule=dyn.metadata.get("learning_rule"), task=cfg.to_dict(),
-                   grid=args.grid, n_init=args.n_init, observed=min(args.observed, len(onset)),
-                   n_transient=args.n_transient, n_record=args.n_record, timings_s=timings)
-    _write_csv(out / "attractors.csv", rows)
-    _write_csv(out / "fixed_points.csv", fp_rows)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
-    if not args.no_figures:
-        t0 = time.perf_counter()
-        figures(out, cfg, conds, stim, run, np.asarray(fps_for_plot))
-        timings["figures"] = time.perf_counter() - t0
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default))
-    return summary
-
-
-def summarize(rows: list[dict[str, Any]], basins: dict[str, Any], n_per_input: list[int]) -> dict[str, Any]:
-    """Counts per kind and stage, QP fraction overall and per relevant ``|coherence|``, multistability."""
-    out: dict[str, Any] = {"decision_basins": basins}
-    for stage in ("stimulus", "delay", "decision"):
-        st = [r for r in rows if r["stage"] == stage]
-        if not st:
-            continue
-        kinds = [r["kind"] for r in st]
-        counts = {k: kinds.count(k) for k in KIND_COLORS}
-        entry: dict[str, Any] = {"n_attractors": len(st), "counts": counts,
-                                 "qp_fraction": counts["quasi_periodic"] / len(st)}
-        if stage == "stimulus":
-            by_abs: dict[float, list[str]] = {}
-            for r in st:
-                by_abs.setdefault(round(abs(r["relevant"]), 6), []).append(r["kind"])
-            entry["qp_fraction_by_abs_relevant_coherence"] = {
-                f"{k:g}": v.count("quasi_periodic") / len(v) for k, v in sorted(by_abs.items())
-            }
-            n_per = np.asarray(n_per_input)
-            entry["multistability"] = {f"{k} attractors": int((n_per == k).sum()) for k in np.unique(n_per)}
-            lam = np.array([r["lambda1"] for r in st if r["kind"] not in ("fixed_point", "divergent")])
-            entry["lambda1_non_stationary"] = {"mean": _json_float(lam.mean()) if lam.size else None,
-                                               "max": _json_float(lam.max()) if lam.size else None}
-        out[stage] = entry
-    return out
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(type(o).__name__)
-
-
+# ---------------------------------------------------------------------------------------------- dynamics
 def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     fields: list[str] = []
     for r in rows:
@@ -242,84 +94,134 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
         w.writerows(rows)
 
 
-# ---------------------------------------------------------------------------------------------- figures
-def figures(out: Path, cfg: Any, conds: list[dict[str, Any]], stim: list[list[Any]], run: Any, fps: np.ndarray) -> None:
-    """Attractor-type map, largest Lyapunov exponent against coherence, PCA trajectories."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from matplotlib.colors import ListedColormap
-
-    kinds = list(KIND_COLORS)
-    contexts = sorted({c["context"] for c in conds}, key=lambda v: -1 if v is None else v)
-    two_d = cfg.n_choices == 2 and cfg.n_streams == 2
-    # 1. dominant kind (largest basin) over the coherence plane
-    if cfg.n_choices == 2:
-        fig, axes = plt.subplots(1, len(contexts), figsize=(4.2 * len(contexts), 3.8), squeeze=False)
-        for ax, ctx in zip(axes[0], contexts):
-            idx = [i for i, c in enumerate(conds) if c["context"] == ctx]
-            dom = np.array([kinds.index(stim[i][0].kind) if stim[i] else 0 for i in idx])
-            vals = np.unique([conds[i]["c1"] for i in idx])
-            img = dom.reshape(len(vals), len(vals)).T if two_d else dom[None]
-            half = (vals[1] - vals[0]) / 2 if len(vals) > 1 else 0.5  # cells centred on the grid values
-            lo, hi = vals[0] - half, vals[-1] + half
-            ax.imshow(img, origin="lower", cmap=ListedColormap(list(KIND_COLORS.values())), vmin=0,
-                      vmax=len(kinds) - 1, extent=(lo, hi, lo if two_d else 0, hi if two_d else 1), aspect="auto")
-            ax.set_xlabel("c1")
-            ax.set_ylabel("c2" if two_d else "")
-            ax.set_title(f"context {ctx}" if ctx is not None else "stimulus stage")
-        handles = [plt.Rectangle((0, 0), 1, 1, color=col) for col in KIND_COLORS.values()]
-        fig.legend(handles, kinds, loc="lower center", ncol=len(kinds), fontsize=8)
-        fig.tight_layout(rect=(0, 0.08, 1, 1))
-        fig.savefig(out / "attractor_map.png", dpi=120)
-        plt.close(fig)
-    # 2. largest Lyapunov exponent of the dominant attractor against the relevant coherence
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    rel = np.array([c["relevant"] for c in conds])
-    lam = np.array([float(s[0].lyapunov[0]) if s else np.nan for s in stim])
-    col = [KIND_COLORS[s[0].kind] if s else "k" for s in stim]
-    finite = np.isfinite(lam)
-    ax.scatter(rel[finite], lam[finite], c=np.asarray(col)[finite], s=10)
-    ax.axhline(0, color="k", lw=0.5)
-    ax.set_xlabel("relevant coherence")
-    ax.set_ylabel("largest Lyapunov exponent (ln / step)")
-    fig.tight_layout()
-    fig.savefig(out / "lyapunov.png", dpi=120)
-    plt.close(fig)
-    # 3. PCA of trial trajectories, with stable fixed points and stimulus-stage orbits
-    H = run.hidden.reshape(-1, run.hidden.shape[-1]).astype(np.float64)
-    valid = (run.trials.stage.reshape(-1) >= 0)
-    mu = H[valid].mean(0)
-    _, _, Vt = np.linalg.svd(H[valid] - mu, full_matrices=False)
-    P = Vt[:2].T
-    fig, ax = plt.subplots(figsize=(5, 4.5))
-    for n in range(min(40, len(run.hidden))):
-        L = int(run.trials.length[n])
-        z = (run.hidden[n, :L] - mu) @ P
-        ax.plot(z[:, 0], z[:, 1], color="#bbbbbb", lw=0.6)
-    for s in stim[:: max(1, len(stim) // 40)]:
-        for a in s:
-            if a.kind in ("quasi_periodic", "periodic", "chaotic"):
-                z = (a.orbit - mu) @ P
-                ax.plot(z[:, 0], z[:, 1], ".", ms=1.5, color=KIND_COLORS[a.kind])
-    if len(fps):
-        z = (fps - mu) @ P
-        ax.plot(z[:, 0], z[:, 1], "k*", ms=8, label="stable fixed points (delay/decision)")
-        ax.legend(fontsize=8)
-    ax.set_xlabel("PC1")
-    ax.set_ylabel("PC2")
-    fig.tight_layout()
-    fig.savefig(out / "trajectories_pca.png", dpi=120)
-    plt.close(fig)
+def _basin_rows(dmap: Any) -> list[dict[str, Any]]:
+    b = dmap.basins
+    labels = dmap.labels()
+    rows = []
+    for n in range(len(b)):
+        row: dict[str, Any] = {"stage": dmap.stage, "trial": n, "context": int(b.context[n])}
+        for s in range(b.coherence.shape[1]):
+            row[f"c{s + 1}"] = float(b.signed[n, s]) if np.isfinite(b.signed[n, s]) else float(b.coherence[n, s])
+        a = int(b.attractor[n])
+        row.update(relevant=float(b.relevant[n]), correct_choice=int(b.correct_choice[n]),
+                   own_choice=int(b.own_choice[n]), basin=labels[a] if a >= 0 else "", basin_choice=int(b.choice[n]),
+                   match=bool(b.match[n]))
+        rows.append(row)
+    return rows
 
 
-# ---------------------------------------------------------------------------------------------- entry point
-def run_dynamics_command(args: argparse.Namespace) -> int:
-    """``dmd analyze dynamics`` handler."""
+def _fixed_point_rows(dyn: Any, stage: str, ctx: int, x: np.ndarray, seeds: np.ndarray, seed: int) -> list[dict]:
+    from analysis.fixed_points import fixed_points
+    from analysis.maps import attractor_label, choice_readout
+
+    out = []
+    for fp in fixed_points(dyn, x, init_states=seeds, n_init=32, seed=seed):
+        choice = int(choice_readout(dyn, fp.state))
+        out.append({"stage": stage, "context": ctx, "stable": fp.stable, "spectral_radius": fp.spectral_radius,
+                    "n_active": fp.n_active, "choice": choice,
+                    "label": ("" if fp.stable else "unstable ") + attractor_label("fixed_point", choice,
+                                                                                  dyn.config.n_choices),
+                    "action": fp.decision, "norm": fp.norm, "residual": fp.residual})
+    return out
+
+
+def analyze_dynamics(model_path: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Compute every map of ``model_path`` and write the outputs to ``args.out``; return the summary."""
+    import agents
+    from analysis.dynamics import load_dynamics, rollout
+    from analysis.maps import _json_safe, attractor_map
+    from dm_envs import stage_input
+
+    out = Path(args.out)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    model = agents.load_model(model_path)
+    dyn = load_dynamics(model)
+    if dyn.config is None:
+        raise SystemExit("dmd analyze dynamics: the model carries no task config (dmd_metadata['task_config'])")
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = dyn.config
+    run = rollout(model, args.trials, seed=args.seed, noise=True)
+    timings["rollout"] = time.perf_counter() - t0
+    kw = dict(n_transient=args.n_transient, n_record=args.n_record)
+    maps = {}
+    for stage in ("stimulus", "delay", "decision"):
+        t0 = time.perf_counter()
+        maps[stage] = attractor_map(model, args.grid, stage, n_init=args.n_init, seed=args.seed,
+                                    observed=args.observed > 0, n_observed=args.observed, rollout=run,
+                                    progress=args.progress, **kw)
+        maps[stage].info["model"] = str(model_path)
+        maps[stage].save(out)
+        timings[f"{stage}_map"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    end = run.stage_states("stimulus", "last").astype(np.float64)
+    rng = np.random.default_rng(args.seed)
+    contexts = maps["delay"].contexts
+    fp_rows: list[dict[str, Any]] = []
+    for stage in ("delay", "decision"):
+        for ctx in contexts:
+            sel = np.flatnonzero(run.trials.context == ctx)
+            seeds = end[np.sort(rng.choice(sel, min(64, sel.size), replace=False))] if sel.size else None
+            fp_rows += _fixed_point_rows(dyn, stage, int(ctx), stage_input(cfg, stage, context=int(ctx)), seeds,
+                                         args.seed)
+    timings["fixed_points"] = time.perf_counter() - t0
+
+    basins = {
+        stage: {"trials": len(maps[stage].basins), "basin_matches_correct_choice": maps[stage].basins.basin_match,
+                "basin_match_own_choice": maps[stage].basins.basin_match_own_choice}
+        for stage in ("delay", "decision")
+    }
+    summary: dict[str, Any] = dict(
+        model=str(model_path), learning_rule=dyn.metadata.get("learning_rule"), env_steps=dyn.metadata.get("env_steps"),
+        task=cfg.to_dict(), grid=args.grid, n_init=args.n_init, observed=args.observed, trials=args.trials,
+        n_transient=args.n_transient, n_record=args.n_record, seed=args.seed,
+        **{stage: m.to_dict() for stage, m in maps.items()}, decision_basins=basins,
+        fixed_points={stage: {"stable": sum(r["stable"] for r in fp_rows if r["stage"] == stage),
+                              "unstable": sum(not r["stable"] for r in fp_rows if r["stage"] == stage)}
+                      for stage in ("delay", "decision")},
+        timings_s=timings,
+    )
+    _write_csv(out / "attractors.csv", [r for m in maps.values() for r in m.rows()])
+    _write_csv(out / "basins.csv", _basin_rows(maps["delay"]) + _basin_rows(maps["decision"]))
+    _write_csv(out / "fixed_points.csv", fp_rows)
+    if not args.no_figures:
+        t0 = time.perf_counter()
+        write_figures(out, maps, run)
+        timings["figures"] = time.perf_counter() - t0
+    (out / "summary.json").write_text(json.dumps(_json_safe(summary), indent=1) + "\n")
+    return summary
+
+
+def write_figures(out: Path, maps: dict[str, Any], run: Any) -> list[Path]:
+    """Write the dynamics figures of ``maps`` (``stimulus``, ``delay``, ``decision``) into ``out``."""
+    from analysis import figures_dynamics as fd
+
+    paths = []
+    stim = maps.get("stimulus")
+    if stim is not None:
+        for name, fn in (("attractor_map.png", fd.plot_attractor_map), ("lyapunov.png", fd.plot_lyapunov),
+                         ("qp_by_coherence.png", fd.plot_qp_by_coherence)):
+            fn(stim, out / name)
+            paths.append(out / name)
+    fd.plot_trajectories_pca(run, [m for m in maps.values() if m is not None], out / "trajectories_pca.png")
+    paths.append(out / "trajectories_pca.png")
+    dec = maps.get("decision") or maps.get("delay")
+    if dec is not None and dec.basins is not None:
+        fd.plot_decision_basins(run, dec, out / "decision_basins.png")
+        paths.append(out / "decision_basins.png")
+    return paths
+
+
+def _set_threads() -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def run_dynamics_command(args: argparse.Namespace) -> int:
+    """``dmd analyze dynamics`` handler."""
+    _set_threads()
     t0 = time.perf_counter()
     from agents import ModelLoadError
 
@@ -328,12 +230,50 @@ def run_dynamics_command(args: argparse.Namespace) -> int:
     except (FileNotFoundError, ModelLoadError) as err:
         print(f"dmd analyze dynamics: {err}", file=sys.stderr)
         return 2
-    stim = summary.get("stimulus", {})
-    print(f"stimulus stage: {stim.get('n_attractors', 0)} attractors {stim.get('counts', {})}, "
-          f"QP fraction {stim.get('qp_fraction', 0):.3f}")
-    for stage, b in summary["decision_basins"].items():
-        if b["basin_matches_correct_choice"] is not None:
-            print(f"{stage} stage: basin of the end-of-stimulus state reads out the correct choice in "
-                  f"{b['basin_matches_correct_choice']:.3f} of {b['trials']} trials")
+    s = summary["stimulus"]
+    print(f"stimulus stage: {s['n_attractors']} attractors {s['counts']}, QP fraction {s['qp_fraction']:.3f} "
+          f"(low-coherence half {_fmt(s.get('qp_fraction_low_coherence'))}, high half "
+          f"{_fmt(s.get('qp_fraction_high_coherence'))}), mean multistability {s['mean_multistability']:.2f}")
+    for stage in ("delay", "decision"):
+        d = summary[stage]
+        labels = sorted({a["label"] for a in d["decision_attractors"] if a["trials"]})
+        print(f"{stage} stage: attractors {', '.join(labels)}; the trial's basin reads out the correct choice in "
+              f"{_fmt(d['basin_match'])} of {d['n_trials']} trials (the network's own choice in "
+              f"{_fmt(d['basin_match_own_choice'])})")
     print(f"wrote {args.out} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+def _fmt(v: Optional[float]) -> str:
+    return "n/a" if v is None or not np.isfinite(v) else f"{v:.3f}"
+
+
+# ---------------------------------------------------------------------------------------------- track
+def run_track_command(args: argparse.Namespace) -> int:
+    """``dmd analyze track`` handler."""
+    _set_threads()
+    t0 = time.perf_counter()
+    from analysis.figures_dynamics import plot_qp_track
+    from analysis.maps import track
+
+    try:
+        tr = track(args.run_dir, args.grid, args.stage, n_init=args.n_init, n_observed=args.observed,
+                   trials=args.trials, seed=args.seed, checkpoints=args.checkpoints, evaluate=args.evaluate,
+                   eval_trials=args.eval_trials, change_tol=args.change_tol, progress=args.progress,
+                   n_transient=args.n_transient,
+                   n_record=args.n_record)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"dmd analyze track: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    tr.save(out, save_maps=args.save_maps)
+    if not args.no_figures:
+        plot_qp_track(tr, out / "qp_fraction_track.png")
+    for r in tr.rows:
+        print(f"{r['checkpoint']:>16} progress {r['progress']:.2f}  accuracy {_fmt(r['accuracy'])}  "
+              f"QP fraction {_fmt(r['qp_fraction'])}  attractors {r['n_attractors']}")
+    s = tr.summary
+    print(f"QP fraction {_fmt(s['qp_fraction']['initial'])} -> {_fmt(s['qp_fraction']['final'])} "
+          f"(range {_fmt(s['qp_range'])}); dominant-kind map stable from {s['map_stable_from']['checkpoint']} "
+          f"(progress {s['map_stable_from']['progress']:.2f}); wrote {out} ({time.perf_counter() - t0:.1f} s)")
     return 0

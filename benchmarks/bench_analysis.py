@@ -3,6 +3,7 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_analysis.py                       # hybrid + random networks
     OMP_NUM_THREADS=1 python benchmarks/bench_analysis.py --network random --delta 0.08 0.12 0.16
     OMP_NUM_THREADS=1 python benchmarks/bench_analysis.py --model runs/rl_seed0/final_model.zip
+    OMP_NUM_THREADS=1 python benchmarks/bench_analysis.py --model runs/sl/final_model.zip --transient-dtype float64
 
 Workload (issue 4): the level-3 task's noise-free stimulus-stage input ``dm_envs.stage_input(cfg, "stimulus",
 signed_coherence=(c1, c2), context=k)`` over a ``G x G`` grid of signed coherences in ``[-c_max, c_max]`` (default
@@ -15,7 +16,12 @@ It is timed on a random subset of the (input, initial state) pairs (``--baseline
 the whole workload; the output says so. Also compared: the exact fixed-point solver against the gradient speed
 minimiser (time, number found, residuals, distance between matched points).
 
-Networks, until a trained one exists:
+With ``--model`` the whole map is also timed end to end through :func:`analysis.attractor_map` (the same
+workload: 32 random states per input, no observed states; plus the map's bookkeeping). ``--transient-dtype``
+chooses the arithmetic of the batched transient (default ``auto``: float32 for 250 units, see
+:func:`analysis.find_attractors`; ``float64`` is the paper's recipe); the loop baseline is always float64.
+
+Networks:
 
 * ``random``: ``W_rec, W_in ~ U(-delta, delta)`` (``delta * sqrt(250 / 3)`` is about the spectral radius). Such
   networks have only fixed points (small delta) or diverge (large delta): the cheap end of the workload.
@@ -144,11 +150,12 @@ DEFAULTS = dict(n_transient=2000, n_record=2000, divergence_norm=1e6, fp_tol=1e-
                 max_period=1000, lyap_warmup=200, period_tol=1e-6, lyap_eps=2e-3)
 
 
-def bench_map(dyn: RNNDynamics, X: np.ndarray, n_init: int, n_base: int, label: str) -> dict:
+def bench_map(dyn: RNNDynamics, X: np.ndarray, n_init: int, n_base: int, label: str, **kw: Any) -> dict:
     N = len(X)
-    print(f"\n== {label}: {N} inputs x {n_init} initial states = {N * n_init} orbits, H = {dyn.hidden_size}")
+    print(f"\n== {label}: {N} inputs x {n_init} initial states = {N * n_init} orbits, H = {dyn.hidden_size}"
+          f"{'; ' + str(kw) if kw else ''}")
     t0, c0 = time.perf_counter(), time.process_time()
-    res = find_attractors(dyn, X, n_init=n_init, seed=0)
+    res = find_attractors(dyn, X, n_init=n_init, seed=0, **kw)
     t_batch, c_batch = time.perf_counter() - t0, time.process_time() - c0
     kinds = collections.Counter(a.kind for r in res for a in r)
     n_att = np.array([len(r) for r in res])
@@ -181,6 +188,21 @@ def bench_map(dyn: RNNDynamics, X: np.ndarray, n_init: int, n_base: int, label: 
     print(f"speed-up (extrapolated loop / batched): {t_full / t_batch:.1f}x wall, {c_full / c_batch:.1f}x CPU")
     return dict(label=label, t_batch=t_batch, c_batch=c_batch, t_loop_extrapolated=t_full,
                 speedup=t_full / t_batch, cpu_speedup=c_full / c_batch, kinds=kinds)
+
+
+def bench_attractor_map(model: str, grid: int, n_init: int, kw: dict) -> None:
+    """The same workload end to end through analysis.attractor_map (loading, bookkeeping, exponents of the fixed
+    points included)."""
+    from analysis.maps import attractor_map
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    amap = attractor_map(model, grid, "stimulus", n_init=n_init, seed=0, observed=False, progress=False, **kw)
+    t, c = time.perf_counter() - t0, time.process_time() - c0
+    s = amap.summary()
+    print(f"\n== analysis.attractor_map end to end: {t:.1f} s wall, {c:.1f} s CPU; {s['n_attractors']} attractors "
+          f"{s['counts']}; QP fraction {s['qp_fraction']:.3f} (low-coherence half "
+          f"{s['qp_fraction_low_coherence']:.3f}, high half {s['qp_fraction_high_coherence']:.3f}); mean "
+          f"multistability {s['mean_multistability']:.2f}")
 
 
 def bench_fixed_points(dyn: RNNDynamics, X: np.ndarray, n_points: int, label: str) -> None:
@@ -224,7 +246,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-init", type=int, default=32)
     p.add_argument("--baseline-states", type=int, default=48, help="orbits timed by the loop baseline")
     p.add_argument("--fp-inputs", type=int, default=5, help="inputs for the exact-vs-gradient comparison")
+    p.add_argument("--transient-dtype", choices=["auto", "float64", "float32"], default="auto",
+                   help="arithmetic of the batched transient (find_attractors' transient_dtype; default auto)")
+    p.add_argument("--no-map", action="store_true", help="with --model: skip the end-to-end attractor_map timing")
     args = p.parse_args(argv)
+    kw = {} if args.transient_dtype == "auto" else dict(transient_dtype=args.transient_dtype)
 
     import dm_envs
 
@@ -245,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"workload: {cfg.name} stimulus stage, {args.grid}x{args.grid} signed coherences in "
           f"[-{max(cfg.coherences)}, {max(cfg.coherences)}], {len(X) // (args.grid ** 2)} context(s); "
           f"numpy {np.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
-    results = [bench_map(dyn, X, args.n_init, args.baseline_states, label) for label, dyn in nets]
+    results = [bench_map(dyn, X, args.n_init, args.baseline_states, label, **kw) for label, dyn in nets]
+    if args.model and not args.no_map:
+        bench_attractor_map(args.model, args.grid, args.n_init, kw)
     for label, dyn in nets:
         bench_fixed_points(dyn, X, args.fp_inputs, label)
     print("\n== summary")
