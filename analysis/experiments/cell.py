@@ -1,0 +1,212 @@
+"""One cell of an experiment: train a network with one learning rule, then measure it.
+
+:func:`run_cell` is what the runner executes in a worker. Every step is resumable: the trainer resumes from its
+newest checkpoint (and returns at once when the run already finished), and each analysis writes its numbers to the
+cell folder, where a rerun finds them and skips the step.
+
+**Result schema** (the ``result.json`` of a cell, read by :mod:`analysis.experiments.report`):
+
+``training``
+    ``reached_target``, ``status``, ``final_accuracy``, ``steps_to_criterion`` (env steps for RL, supervised time
+    steps for SL), ``trials_to_criterion``, ``wall_time_s``, ``accuracy_by_coherence`` (``{"|c|": acc}`` on
+    ``eval_trials`` fresh trials, greedy actions), ``low_coherence_accuracy`` (at the lowest training coherence).
+``dynamics``
+    the stimulus-stage attractor map (``qp_fraction``, ``qp_fraction_by_coherence``, ``qp_fraction_low_coherence``,
+    ``qp_fraction_high_coherence``, ``kind_counts``, ...) and ``decision_basin_match`` (delay-stage basins of the
+    end-of-stimulus states that match the correct choice). The grids are in ``attractor_map.npz``.
+``sculpting``, ``sculpting_summary``
+    the landscape over the run's checkpoints (``progress``, ``accuracy``, ``qp_fraction`` per checkpoint).
+``populations``, ``information``, ``robustness``
+    group sizes and balance; selectivity and stimulus information; accuracy against input noise, kicks and
+    ablations (summaries; the full curves too).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .spec import Cell, ExperimentSpec
+
+EVAL_TRIALS = 4000
+"""Fresh trials for the final per-coherence accuracy of each network."""
+
+DEFAULT_ANALYSIS = {"grid": 21, "n_init": 32, "track_grid": 9, "track_n_init": 8, "population_trials": 1000,
+                    "n_shuffles": 2000}
+"""Analysis settings of a cell, overridable by the spec's ``analysis`` table."""
+
+
+def _cached(path: Path, compute: Callable[[], dict]) -> dict:
+    """Return the JSON at ``path``, or compute, write (atomically) and return it."""
+    if path.exists():
+        return json.loads(path.read_text())
+    value = compute()
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(value, indent=1, default=_jsonable))
+    os.replace(tmp, path)
+    return value
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "item"):
+        return obj.item()
+    return str(obj)
+
+
+def _train(spec: ExperimentSpec, cell: Cell, run_dir: Path) -> dict:
+    from agents import train_rl, train_sl
+
+    trainer = train_rl if cell.rule == "rl" else train_sl
+    extra = dict(spec.rl if cell.rule == "rl" else spec.sl)
+    result = trainer(
+        complexity=cell.level,
+        task_overrides=dict(spec.task) or None,
+        seed=cell.seed,
+        delta=cell.delta,
+        hidden_size=spec.hidden_size,
+        target_accuracy=spec.target_accuracy,
+        out_dir=run_dir,
+        resume=True,
+        progress=False,
+        **extra,
+    )
+    meta = result.metadata
+    if result.status == "interrupted":
+        raise KeyboardInterrupt("training was interrupted")
+    return {
+        "reached_target": bool(meta.get("reached_target")),
+        "status": meta.get("status"),
+        "final_accuracy": meta.get("final_accuracy"),
+        "steps_to_criterion": meta.get("steps_to_criterion"),
+        "trials_to_criterion": meta.get("trials_to_criterion"),
+        "wall_time_s": meta.get("wall_time_s", meta.get("wall_time")),
+    }
+
+
+def _final_accuracy(model_path: Path, seed: int) -> dict:
+    """Per-coherence accuracy on fresh trials (greedy actions), the same evaluator as training."""
+    from agents import load_model, task_config_of
+    from agents.evaluation import evaluate_policy
+    from dm_envs import sample_trials
+
+    model = load_model(model_path)
+    cfg = task_config_of(model)
+    trials = sample_trials(cfg, EVAL_TRIALS, np.random.default_rng([seed, 0xACC]))
+    ev = evaluate_policy(model.policy, trials)
+    by = {f"{c:g}": float(a) for c, a in ev.by_coherence.items()}
+    lowest = min(ev.by_coherence)
+    return {"accuracy": float(ev.accuracy), "accuracy_by_coherence": by,
+            "low_coherence_accuracy": float(ev.by_coherence[lowest])}
+
+
+def run_cell(spec_dict: dict, cell_dict: dict, cell_dir: str) -> dict:
+    """Train and analyse one network; returns the result dict (see the module docstring for its schema)."""
+    import torch
+
+    torch.set_num_threads(1)
+    spec = ExperimentSpec.from_dict(spec_dict)
+    cell = Cell(**cell_dict)
+    folder = Path(cell_dir)
+    run_dir = folder / "run"
+    opts = {**DEFAULT_ANALYSIS, **spec.analysis}
+    t0 = time.time()
+
+    training = _cached(folder / "training.json", lambda: _train(spec, cell, run_dir))
+    model_path = run_dir / "final_model.zip"
+    training.update(_cached(folder / "accuracy.json", lambda: _final_accuracy(model_path, cell.seed)))
+    result: dict[str, Any] = {"training": training}
+
+    if "dynamics" in spec.analyses:
+        result["dynamics"] = _cached(folder / "dynamics.json", lambda: _dynamics(model_path, folder, opts, cell.seed))
+        if spec.track_checkpoints:
+            track = _cached(folder / "sculpting.json", lambda: _sculpting(run_dir, opts, cell.seed))
+            result["sculpting"], result["sculpting_summary"] = track["rows"], track["summary"]
+    if "populations" in spec.analyses:
+        pops = _cached(folder / "populations.json", lambda: _populations(model_path, folder, opts, cell.seed))
+        result.update(pops)
+    result["analysis_wall_time_s"] = time.time() - t0
+    return result
+
+
+def _dynamics(model_path: Path, folder: Path, opts: dict, seed: int) -> dict:
+    from analysis.maps import attractor_map
+
+    stim = attractor_map(model_path, grid=opts["grid"], stage="stimulus", n_init=opts["n_init"], seed=seed,
+                         progress=False)
+    stim.save(folder / "attractor_map")
+    # the report reads the QP-presence grid from the cell folder
+    npz = folder / "attractor_map" / "attractor_map.npz"
+    if npz.exists():
+        os.replace(npz, folder / "attractor_map.npz")
+    out = dict(stim.to_dict().get("summary", stim.to_dict()))
+    delay = attractor_map(model_path, stage="delay", n_init=opts["n_init"], seed=seed, progress=False)
+    dsum = delay.to_dict().get("summary", delay.to_dict())
+    out["decision_basin_match"] = dsum.get("basin_match")
+    out["decision"] = dsum
+    return out
+
+
+def _sculpting(run_dir: Path, opts: dict, seed: int) -> dict:
+    from analysis.maps import track
+
+    rows, summary = track(run_dir, grid=opts["track_grid"], n_init=opts["track_n_init"], seed=seed, progress=False)
+    return {"rows": rows, "summary": summary}
+
+
+def _populations(model_path: Path, folder: Path, opts: dict, seed: int) -> dict:
+    from agents import load_model, rnn_weights, task_config_of
+    from analysis.populations_cli import run_population_analysis
+
+    model = load_model(model_path)
+    rep = run_population_analysis(rnn_weights(model), task_config_of(model), n_trials=opts["population_trials"],
+                                  seed=seed, n_shuffles=opts["n_shuffles"], skip=["connectivity"])
+    summary = rep.summary()
+    (folder / "population_summary.json").write_text(json.dumps(summary, indent=1, default=_jsonable))
+    return _population_schema(summary)
+
+
+def _mean(values: Any) -> float:
+    v = np.asarray([np.nan if x is None else x for x in (values or [])], dtype=float)
+    return float(np.nanmean(v)) if np.isfinite(v).any() else float("nan")
+
+
+def _population_schema(s: dict) -> dict:
+    """The numbers the report compares, picked out of the population analysis summary."""
+    pops = s.get("populations", {})
+    out: dict[str, Any] = {
+        "populations": {
+            "sizes": pops.get("sizes"),
+            "balance_index": pops.get("balance"),
+            "decision_attractors": [a for a in s.get("attractors", []) if a.startswith("FP")],
+            "readout_count_balance": (s.get("readout_symmetry") or {}).get("count_balance"),
+        }
+    }
+    sel = s.get("selectivity") or {}
+    stim = ((sel.get("stage_by_population") or {}).get("stimulus") or {}).get("all") or {}
+    out["information"] = {
+        "fraction_selective": sel.get("fraction_selective"),
+        "mixed_fraction": sel.get("mixed_fraction"),
+        "coherence_mi_stimulus": stim.get("relevant_coherence"),
+    }
+    rob = s.get("robustness") or {}
+    noise, kicks, abl = rob.get("noise") or {}, rob.get("kicks") or {}, rob.get("ablation") or {}
+    out["robustness"] = {
+        "noise_curve": {f"{k:g}": a for k, a in zip(noise.get("scales", []), noise.get("accuracy", []))},
+        "noise_mean_accuracy": _mean(noise.get("accuracy")),
+        "kick_curve": {f"{k:g}": a for k, a in zip(kicks.get("sizes", []), kicks.get("survival", []))},
+        "kick_mean_survival": _mean(kicks.get("survival")),
+        "ablation_mean_accuracy": _mean((abl.get("mean_accuracy") or {}).get("random")),
+        "ablation_targeted_mean_accuracy": {g: _mean(v) for g, v in (abl.get("mean_accuracy") or {}).items()
+                                            if g != "random"},
+    }
+    return out
+
+
+__all__ = ["run_cell", "DEFAULT_ANALYSIS", "EVAL_TRIALS"]
