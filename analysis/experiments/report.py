@@ -15,6 +15,7 @@ import base64
 import html
 import io
 import json
+import warnings
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Optional
@@ -140,7 +141,10 @@ def _fig_curves(d: _Data, path: str, xlabel: str, ylabel: str, title: str) -> Op
             continue
         xs = sorted({float(x) for c in curves for x in c})
         ys = np.array([[c.get(_key(x), np.nan) for x in xs] for c in curves], dtype=float)
-        ax.plot(xs, np.nanmean(ys, 0), "o-", color=RULE_COLOURS[rule], label=f"{rule.upper()} (n={len(curves)})")
+        with warnings.catch_warnings():  # an x that no network reports gives an all-NaN column: plotted as a gap
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(ys, 0)
+        ax.plot(xs, mean, "o-", color=RULE_COLOURS[rule], label=f"{rule.upper()} (n={len(curves)})")
         if len(curves) > 1:
             ax.fill_between(xs, np.nanmin(ys, 0), np.nanmax(ys, 0), color=RULE_COLOURS[rule], alpha=0.15)
         drawn = True
@@ -224,11 +228,17 @@ def _fig_attractor_maps(d: _Data) -> Optional[bytes]:
         mean = np.mean(maps[rule], axis=0)
         for ctx in range(n_ctx):
             ax = axes[i, ctx]
-            im = ax.imshow(mean[ctx].T, origin="lower", extent=ext, vmin=0, vmax=1, cmap="magma")
+            grid = mean[ctx]
+            if grid.ndim == 1:  # one stream: a single row over its coherence axis
+                im = ax.imshow(grid[None, :], extent=[ext[0], ext[1], 0, 1], vmin=0, vmax=1, cmap="magma",
+                               aspect="auto")
+                ax.set_yticks([])
+            else:
+                im = ax.imshow(grid.T, origin="lower", extent=ext, vmin=0, vmax=1, cmap="magma")
+                if ctx == 0:
+                    ax.set_ylabel("coherence stream 2")
             ax.set_title(f"{rule.upper()} context {ctx + 1} (n={len(maps[rule])})", fontsize=9)
             ax.set_xlabel("coherence stream 1")
-            if ctx == 0:
-                ax.set_ylabel("coherence stream 2")
     fig.colorbar(im, ax=axes, shrink=0.8, label="P(quasi-periodic attractor)")
     return _figure_to_png(fig)
 
