@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-ANALYZE_MODULES = ("analysis.dynamics_cli", "analysis.populations_cli")
+ANALYZE_MODULES = ("analysis.dynamics_cli", "analysis.populations_cli", "analysis.population_track")
 
 
 def add_commands(sub: Any) -> None:

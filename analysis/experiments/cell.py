@@ -15,7 +15,9 @@ cell folder, where a rerun finds them and skips the step.
     ``qp_fraction_high_coherence``, ``kind_counts``, ...) and ``decision_basin_match`` (delay-stage basins of the
     end-of-stimulus states that match the correct choice). The grids are in ``attractor_map.npz``.
 ``sculpting``, ``sculpting_summary``
-    the landscape over the run's checkpoints (``progress``, ``accuracy``, ``qp_fraction`` per checkpoint).
+    the landscape over the run's checkpoints (``progress``, ``accuracy``, ``qp_fraction``, population sizes and
+    balance per checkpoint); ``population_crystallized_progress``: the training progress after which population
+    membership stops changing (1.0 if it still changes at the end).
 ``populations``, ``information``, ``robustness``
     group sizes and balance; selectivity and stimulus information; accuracy against input noise, kicks and
     ablations (summaries; the full curves too).
@@ -155,8 +157,18 @@ def _dynamics(model_path: Path, folder: Path, opts: dict, seed: int) -> dict:
 
 def _sculpting(run_dir: Path, opts: dict, seed: int) -> dict:
     from analysis.maps import track
+    from analysis.population_track import track_populations
 
     rows, summary = track(run_dir, grid=opts["track_grid"], n_init=opts["track_n_init"], seed=seed, progress=False)
+    pops = track_populations(run_dir, seed=seed, progress=False)
+    by_name = {r["checkpoint"]: r for r in pops.rows}
+    for row in rows:  # the same checkpoints: add their population sizes, balance and membership stability
+        p = by_name.get(row.get("checkpoint"), {})
+        row.update({"population_sizes": p.get("sizes"), "balance_index": p.get("balance_index"),
+                    "population_jaccard": (p.get("jaccard") or {}).get("mean")})
+    at = pops.summary["crystallized_at"]
+    summary = dict(summary)
+    summary["population_crystallized_progress"] = 1.0 if at is None else at["progress"]
     return {"rows": rows, "summary": summary}
 
 

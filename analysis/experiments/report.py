@@ -348,6 +348,9 @@ def _claims(d: _Data) -> list[tuple[str, list[stats.Verdict], list[tuple[str, Op
     for rule in d.spec.rules:
         v.append(stats.bound(f"{rule.upper()}: the landscape changes during training (QP-fraction range over checkpoints > 0)",
                              d.values("sculpting_summary.qp_range", rule=rule), 0.0, below=False, name=rule.upper()))
+        v.append(stats.bound(f"{rule.upper()}: population membership crystallises before training ends (R13)",
+                             d.values("sculpting_summary.population_crystallized_progress", rule=rule), 1.0,
+                             below=True, name=rule.upper()))
     sections.append(("Progressive sculpting (R11)", v, [("Accuracy and QP fraction over training", _fig_sculpting(d))], ""))
 
     v = []
