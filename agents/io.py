@@ -148,26 +148,49 @@ class PolicyRun:
     values: np.ndarray
 
 
+def actor_forward(policy_or_model: Any, obs: th.Tensor) -> tuple[th.Tensor, th.Tensor]:
+    """The actor path of the policy over whole sequences from ``h0 = 0``: hidden states and action logits.
+
+    This is what SB3 computes step by step (features extractor, recurrent core, action head), in one call.
+
+    Args:
+        policy_or_model: An :class:`~agents.RNNPolicy` or a model holding one.
+        obs: Time-major inputs ``(T, B, D)`` on the policy's device.
+
+    Returns:
+        ``(hidden (T, B, H), logits (T, B, A))`` (with gradients unless called under ``torch.no_grad``).
+    """
+    policy = _policy_of(policy_or_model)
+    T, B = obs.shape[:2]
+    feats = policy.extract_features(obs.reshape(T * B, -1), policy.pi_features_extractor)
+    hidden, _ = policy.lstm_actor(feats.reshape(T, B, -1))
+    logits = policy.action_net(policy.mlp_extractor.forward_actor(hidden))
+    return hidden, logits
+
+
 @th.no_grad()
-def run_policy(policy_or_model: Any, trials: TrialBatch, batch_size: int = 4096) -> PolicyRun:
+def run_policy(policy_or_model: Any, trials: TrialBatch, batch_size: int = 1024) -> PolicyRun:
     """Run the policy's recurrent core over whole trials, exactly as SB3 steps it (state reset at each trial start).
 
     Observations never depend on actions, so one pass over the padded trials gives every hidden state and greedy
     action of closed-loop play; score them with :func:`dm_envs.score_actions`.
+
+    Args:
+        policy_or_model: An :class:`~agents.RNNPolicy` or a model holding one.
+        trials: The trials.
+        batch_size: Trials per batched pass (about a thousand keeps the recurrent matmuls in cache).
     """
     policy = _policy_of(policy_or_model)
     obs_tm = th.as_tensor(trials.obs.transpose(1, 0, 2), device=policy.device)  # (T, N, D)
-    outs = []
+    hs, ls = [], []
     for start in range(0, obs_tm.shape[1], batch_size):
-        x = obs_tm[:, start : start + batch_size]
-        feats = policy.extract_features(x.reshape(-1, x.shape[-1]), policy.pi_features_extractor)
-        h, _ = policy.lstm_actor(feats.reshape(x.shape[0], x.shape[1], -1))
-        outs.append(h)
-    hidden = th.cat(outs, dim=1)  # (T, N, H)
-    logits = policy.action_net(policy.mlp_extractor.forward_actor(hidden))
+        h, lg = actor_forward(policy, obs_tm[:, start : start + batch_size])
+        hs.append(h)
+        ls.append(lg)
+    hidden, logits = th.cat(hs, dim=1), th.cat(ls, dim=1)  # (T, N, H), (T, N, A)
     if policy.lstm_critic is not None:
-        latent_vf, _ = policy.lstm_critic(policy.extract_features(obs_tm.reshape(-1, obs_tm.shape[-1]),
-                                                                  policy.vf_features_extractor).reshape(*obs_tm.shape[:2], -1))
+        feats = policy.extract_features(obs_tm.reshape(-1, obs_tm.shape[-1]), policy.vf_features_extractor)
+        latent_vf, _ = policy.lstm_critic(feats.reshape(*obs_tm.shape[:2], -1))
     elif policy.critic is not None:
         latent_vf = policy.critic(obs_tm)
     else:
@@ -184,6 +207,7 @@ def run_policy(policy_or_model: Any, trials: TrialBatch, batch_size: int = 4096)
 
 __all__ = [
     "ModelLoadError",
+    "actor_forward",
     "PolicyRun",
     "RNNWeights",
     "load_metadata",

@@ -1,0 +1,203 @@
+"""``dmd train rl|sl``: train the paper's network by PPO or by supervised learning (``agents.train_rl/train_sl``).
+
+Both commands take the same task, network, stopping and run options; each adds its learning rule's
+hyperparameters. Options left out take the trainer's defaults, or, with ``--resume`` on an existing run, the values
+the run was started with. Heavy imports (torch, SB3) happen inside the handlers, so ``dmd --help`` stays instant.
+
+Examples::
+
+    dmd train rl --complexity 3 --seed 0 --out runs/rl_l3_s0
+    dmd train sl --complexity 3 --seed 0 --out runs/sl_l3_s0
+    dmd train rl --out runs/rl_l3_s0 --resume          # continue after Ctrl-C
+    tensorboard --logdir runs                          # both learning rules side by side
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+from typing import Any, Callable
+
+from .defaults import PPO_DEFAULTS, RL_SCHEDULE, RUN_DEFAULTS, SL_DEFAULTS, SL_SCHEDULE
+
+# option dest -> trainer keyword, per learning rule (the rest share names)
+_RL_OPTIONS = ("n_envs", "n_steps", "batch_size", "n_epochs", "learning_rate", "ent_coef", "gamma", "gae_lambda",
+               "clip_range", "vf_coef", "max_grad_norm", "target_kl")
+_SL_OPTIONS = ("learning_rate", "batch_size", "fixate_weight", "decision_weight", "max_grad_norm", "weight_decay")
+_COMMON = ("seed", "delta", "hidden_size", "critic", "target_accuracy", "confidence_z", "consecutive", "max_steps",
+           "max_time", "max_rollbacks", "eval_every", "eval_trials", "checkpoint_every", "device")
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``dmd train rl`` and ``dmd train sl``."""
+    p = sub.add_parser("train", help="train a policy by RL (PPO) or SL (Adam + cross-entropy)",
+                       description="Train the paper's ReLU RNN on a decision task by RL or SL, to 95% accuracy.")
+    rules = p.add_subparsers(dest="rule", metavar="RULE", required=True)
+    rl = rules.add_parser("rl", help="PPO (sb3-contrib RecurrentPPO) on the batched env")
+    _add_common(rl, RL_SCHEDULE)
+    g = rl.add_argument_group("PPO hyperparameters")
+    d = PPO_DEFAULTS
+    g.add_argument("--n-envs", type=int, help=f"trials stepped in parallel ({d['n_envs']})")
+    g.add_argument("--n-steps", type=int, help=f"env steps per env per rollout ({d['n_steps']})")
+    g.add_argument("--batch-size", type=int, help=f"minibatch size in env steps ({d['batch_size']})")
+    g.add_argument("--n-epochs", type=int, help=f"passes over each rollout ({d['n_epochs']})")
+    g.add_argument("--lr", dest="learning_rate", type=float, help=f"Adam learning rate ({d['learning_rate']:g})")
+    g.add_argument("--ent-coef", type=float, help=f"entropy bonus ({d['ent_coef']:g})")
+    g.add_argument("--gamma", type=float, help=f"discount factor ({d['gamma']:g})")
+    g.add_argument("--gae-lambda", type=float, help=f"GAE lambda ({d['gae_lambda']:g})")
+    g.add_argument("--clip-range", type=float, help=f"PPO clip range ({d['clip_range']:g})")
+    g.add_argument("--vf-coef", type=float, help=f"value loss coefficient ({d['vf_coef']:g})")
+    g.add_argument("--max-grad-norm", type=float, help=f"gradient norm clipping ({d['max_grad_norm']:g})")
+    g.add_argument("--target-kl", type=float, help=f"early-stop an update's epochs above 1.5 x this KL "
+                   f"({d['target_kl']})")
+    rl.set_defaults(func=run_train, rule="rl")
+
+    sl = rules.add_parser("sl", help="Adam + cross-entropy on whole-trial batches (same network and init)")
+    _add_common(sl, SL_SCHEDULE)
+    g = sl.add_argument_group("SL hyperparameters")
+    d = SL_DEFAULTS
+    g.add_argument("--lr", dest="learning_rate", type=float, help=f"Adam learning rate ({d['learning_rate']:g})")
+    g.add_argument("--batch-size", type=int, help=f"trials per update ({d['batch_size']})")
+    g.add_argument("--fixate-weight", type=float,
+                   help=f"loss weight of the steps before the decision stage ({d['fixate_weight']:g})")
+    g.add_argument("--decision-weight", type=float,
+                   help=f"loss weight of the decision-stage steps ({d['decision_weight']:g})")
+    g.add_argument("--max-grad-norm", type=float, help=f"gradient norm clipping ({d['max_grad_norm']:g})")
+    g.add_argument("--weight-decay", type=float, help=f"Adam weight decay ({d['weight_decay']:g})")
+    sl.set_defaults(func=run_train, rule="sl")
+
+
+def _add_common(p: argparse.ArgumentParser, schedule: dict[str, int]) -> None:
+    r = RUN_DEFAULTS
+    t = p.add_argument_group("task")
+    t.add_argument("--complexity", "-c", type=int, help="complexity level 1-4 (default 3)")
+    t.add_argument("--preset", help="named task preset instead of a level (neurogym)")
+    t.add_argument("--task-override", "-o", action="append", default=[], metavar="KEY=VALUE",
+                   help="task field override, value as JSON (e.g. noise_amplitude=0.3, coherences=[0.1,0.4]); "
+                   "repeatable")
+    n = p.add_argument_group("network and run")
+    n.add_argument("--seed", type=int, help=f"seed of weights, trials and evaluation ({r['seed']})")
+    n.add_argument("--delta", type=float, help=f"init half-width of W_rec and W_in ({r['delta']:g})")
+    n.add_argument("--hidden-size", type=int, help=f"recurrent units ({r['hidden_size']})")
+    n.add_argument("--critic", choices=("shared", "rnn", "linear"), help=f"value head mode ({r['critic']})")
+    n.add_argument("--target", dest="target_accuracy", type=float, help=f"target accuracy ({r['target_accuracy']:g})")
+    n.add_argument("--confidence-z", type=float,
+                   help=f"z of the Wilson lower bound that must clear the target ({r['confidence_z']:g})")
+    n.add_argument("--consecutive", type=int,
+                   help=f"evaluations in a row that must clear the target ({r['consecutive']})")
+    n.add_argument("--max-steps", type=_int, help=f"env-step budget ({schedule['max_steps']:.3g})")
+    n.add_argument("--max-time", type=float, help="wall-time budget in seconds (none)")
+    n.add_argument("--max-rollbacks", type=int,
+                   help="rollbacks to the last healthy evaluation when the policy collapses (3)")
+    n.add_argument("--eval-every", type=_int, help=f"env steps between evaluations ({schedule['eval_every']:.3g})")
+    n.add_argument("--eval-trials", type=_int, help=f"fresh trials per evaluation ({r['eval_trials']})")
+    n.add_argument("--checkpoint-every", type=_int,
+                   help=f"env steps between checkpoints ({schedule['checkpoint_every']:.3g})")
+    n.add_argument("--out", help="run folder (default runs/<rule>_<task>_d<delta>_s<seed>)")
+    n.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+    n.add_argument("--overwrite", action="store_true", help="delete a previous run in --out first")
+    n.add_argument("--no-progress", action="store_true", help="no progress bar")
+    n.add_argument("--device", help=f"torch device ({r['device']})")
+
+
+def _int(text: str) -> int:
+    """An integer that may be written as a float (``30e6``)."""
+    value = float(text)
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text}")
+    return int(value)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["key=value", ...]`` to a dict; values are parsed as JSON when they can be, else kept as strings."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--task-override expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def trainer_kwargs(args: argparse.Namespace, trainer: Callable[..., Any]) -> dict[str, Any]:
+    """Keyword arguments for ``trainer`` from the parsed options (options not given are left to the trainer, or,
+    when resuming a run, taken from the run's stored settings)."""
+    names = _COMMON + (_RL_OPTIONS if args.rule == "rl" else _SL_OPTIONS)
+    kwargs = {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
+    overrides = parse_overrides(args.task_override)
+    if args.complexity is not None:
+        kwargs["complexity"] = args.complexity
+    if args.preset is not None:
+        kwargs["preset"] = args.preset
+    if overrides:
+        kwargs["task_overrides"] = overrides
+    if args.resume and args.out:
+        kwargs = _fill_from_run(args.out, kwargs, trainer)
+    return kwargs
+
+
+def _fill_from_run(out: str, kwargs: dict[str, Any], trainer: Callable[..., Any]) -> dict[str, Any]:
+    from .io import load_metadata
+    from .runs import RunDir
+
+    ckpt = RunDir(out).newest_checkpoint()
+    if ckpt is None:
+        return kwargs
+    stored = load_metadata(ckpt)
+    params = inspect.signature(trainer).parameters
+    filled = dict(kwargs)
+    if not {"complexity", "preset", "task_overrides"} & set(kwargs):
+        filled["config"] = stored["task_config"]
+    for key in ("seed", "delta", "hidden_size"):
+        filled.setdefault(key, stored[key])
+    filled.setdefault("critic", stored["policy_kwargs"].get("critic", "shared"))
+    for key, value in stored.get("hyperparameters", {}).items():
+        if key in params:
+            filled.setdefault(key, value)
+    rule = stored.get("stopping_rule", {})
+    filled.setdefault("target_accuracy", rule.get("target", stored.get("target_accuracy")))
+    filled.setdefault("confidence_z", rule.get("z"))
+    filled.setdefault("consecutive", rule.get("consecutive"))
+    ev = stored.get("evaluation", {})
+    filled.setdefault("eval_trials", ev.get("n_trials"))
+    filled.setdefault("eval_every", ev.get("every_env_steps"))
+    filled.setdefault("max_steps", stored.get("max_steps"))
+    filled.setdefault("max_time", stored.get("max_time"))
+    filled.setdefault("max_rollbacks", stored.get("max_rollbacks"))
+    filled.setdefault("checkpoint_every", stored.get("checkpoint_every"))
+    return {k: v for k, v in filled.items() if v is not None}
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Handler of ``dmd train rl|sl``; exit status 0 when the target was reached, 3 when the budget ran out, 4 when
+    the policy collapsed, 130 when interrupted, 1 when training diverged, 2 on a bad request (existing run folder,
+    mismatched resume)."""
+    from .runs import TrainingDiverged
+
+    if args.rule == "rl":
+        from .train_rl import train_rl as trainer
+    else:
+        from .train_sl import train_sl as trainer
+    kwargs = trainer_kwargs(args, trainer)
+    try:
+        result = trainer(out_dir=args.out, resume=args.resume, overwrite=args.overwrite,
+                         progress=not args.no_progress, **kwargs)
+    except TrainingDiverged as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except (FileExistsError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.no_progress:  # the trainer prints its summary line only with the progress bar
+        from .runs import summary_line
+
+        print(summary_line(result.metadata, result.run_dir), file=sys.stderr)
+    return {"reached_target": 0, "budget_exhausted": 3, "collapsed": 4, "interrupted": 130}.get(result.status, 1)
+
+
+__all__ = ["add_commands", "parse_overrides", "run_train", "trainer_kwargs"]

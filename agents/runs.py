@@ -1,0 +1,460 @@
+"""The run folder both trainers write, the model they build, and the facts they record.
+
+Layout (``docs/DESIGN.md``)::
+
+    RUN/
+      final_model.zip     the trained model (a RecurrentPPO zip carrying ``dmd_metadata``)
+      metadata.json       learning rule, task config, seed, delta, steps/trials to criterion, accuracy curve, ...
+      checkpoints/        step_<env steps>.zip at regular intervals (and on interruption), plus acc_050.zip,
+                          acc_070.zip, acc_090.zip, acc_target.zip the first time accuracy reaches each level
+      tb/                 TensorBoard logs
+
+Every zip carries the metadata as of its own step in ``model.dmd_metadata``; ``metadata.json`` is the latest.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union
+
+import numpy as np
+
+from dm_envs import TaskConfig, make_config
+
+PathLike = Union[str, os.PathLike]
+
+FINAL_MODEL = "final_model.zip"
+METADATA = "metadata.json"
+CHECKPOINTS = "checkpoints"
+TENSORBOARD = "tb"
+CROSSING_LEVELS: tuple[float, ...] = (0.5, 0.7, 0.9)
+"""Accuracy levels (besides the target) whose first crossing is checkpointed."""
+STATUSES = ("running", "reached_target", "budget_exhausted", "interrupted", "collapsed", "diverged")
+METADATA_FORMAT = 1
+TRAIN_STREAM = 0x7EA1
+"""Key that separates the training trials of a resumed segment from the first segment's (see :func:`stream_seed`)."""
+ROLLBACK_STREAM = 0x0B0C
+"""Key of the training trials after a collapse rollback (see :class:`~agents.callbacks.TrainingMonitor`)."""
+
+
+class TrainingDiverged(RuntimeError):
+    """Training produced non-finite parameters, hidden states or losses; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainResult:
+    """What :func:`~agents.train_rl` and :func:`~agents.train_sl` return.
+
+    Attributes:
+        run_dir: The run folder.
+        model: The trained ``RecurrentPPO`` model (in memory; also saved as ``final_model.zip`` unless interrupted).
+        metadata: The run's metadata (as written to ``metadata.json``).
+    """
+
+    run_dir: Path
+    model: Any
+    metadata: dict[str, Any] = field(repr=False)
+
+    @property
+    def status(self) -> str:
+        """``"reached_target"``, ``"budget_exhausted"``, ``"interrupted"`` or ``"collapsed"``."""
+        return str(self.metadata["status"])
+
+    @property
+    def reached_target(self) -> bool:
+        """Whether the stopping rule fired."""
+        return bool(self.metadata["reached_target"])
+
+    @property
+    def accuracy(self) -> float:
+        """Accuracy of the last evaluation."""
+        curve = self.metadata["accuracy_curve"]
+        return float(curve[-1]["accuracy"]) if curve else float("nan")
+
+
+class RunDir:
+    """Paths of a run folder and the operations on them.
+
+    Args:
+        root: The run folder (created on demand).
+    """
+
+    def __init__(self, root: PathLike) -> None:
+        self.root = Path(root)
+
+    @property
+    def final_model(self) -> Path:
+        return self.root / FINAL_MODEL
+
+    @property
+    def metadata(self) -> Path:
+        return self.root / METADATA
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / CHECKPOINTS
+
+    @property
+    def tb(self) -> Path:
+        return self.root / TENSORBOARD
+
+    def step_checkpoint(self, env_steps: int) -> Path:
+        """``checkpoints/step_<env_steps>.zip``."""
+        return self.checkpoints / f"step_{int(env_steps)}.zip"
+
+    def crossing_checkpoint(self, level: float, target: bool = False) -> Path:
+        """``checkpoints/acc_050.zip`` for level 0.5, ``checkpoints/acc_target.zip`` for the target."""
+        name = "acc_target" if target else f"acc_{int(round(level * 100)):03d}"
+        return self.checkpoints / f"{name}.zip"
+
+    def make(self) -> None:
+        """Create the folder and its ``checkpoints/`` and ``tb/`` subfolders."""
+        for d in (self.root, self.checkpoints, self.tb):
+            d.mkdir(parents=True, exist_ok=True)
+
+    def has_run(self) -> bool:
+        """Whether the folder already holds a run (metadata, a final model or checkpoints)."""
+        return self.metadata.exists() or self.final_model.exists() or any(self.checkpoints.glob("*.zip"))
+
+    def clear(self) -> None:
+        """Delete this layout's files (final model, metadata, checkpoints, TensorBoard logs); nothing else."""
+        for f in (self.final_model, self.metadata):
+            f.unlink(missing_ok=True)
+        for d in (self.checkpoints, self.tb):
+            if d.exists():
+                shutil.rmtree(d)
+
+    def newest_checkpoint(self) -> Optional[Path]:
+        """The saved model with the most env steps among ``checkpoints/*.zip`` and ``final_model.zip`` (None if none).
+
+        Files that cannot be read (e.g. a zip cut short by a crash) are skipped.
+        """
+        from .io import ModelLoadError, load_metadata
+
+        best: Optional[tuple[int, float, Path]] = None
+        candidates = sorted(self.checkpoints.glob("*.zip")) + ([self.final_model] if self.final_model.exists() else [])
+        for path in candidates:
+            if path.name.endswith(".tmp.zip"):
+                continue
+            try:
+                steps = int(load_metadata(path)["env_steps"])
+            except (ModelLoadError, KeyError, ValueError, TypeError, OSError):
+                continue
+            key = (steps, path.stat().st_mtime, path)
+            if best is None or key[:2] > best[:2]:
+                best = key
+        return None if best is None else best[2]
+
+    def write_metadata(self, metadata: dict[str, Any]) -> None:
+        """Write ``metadata.json`` atomically (a crash never leaves half a file)."""
+        write_json(self.metadata, metadata)
+
+    def read_metadata(self) -> dict[str, Any]:
+        """Read ``metadata.json``."""
+        with open(self.metadata) as f:
+            return json.load(f)
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the run folder (as recorded in the metadata)."""
+        try:
+            return str(Path(path).relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (through a temporary file and a rename); NaN and infinities become null."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(json_safe(data), f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def json_safe(x: Any) -> Any:
+    """``x`` with numpy scalars turned into Python numbers and NaN/inf into None (strict JSON)."""
+    if isinstance(x, dict):
+        return {str(k): json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [json_safe(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
+def save_model(model: Any, path: Path, metadata: dict[str, Any]) -> Path:
+    """Attach ``metadata`` to the model as ``dmd_metadata`` and save it atomically to ``path`` (a ``.zip``)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.dmd_metadata = json_safe(metadata)
+    tmp = path.with_name(path.stem + ".tmp.zip")
+    model.save(tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages a run depends on."""
+    out = {"python": platform.python_version()}
+    for dist in ("decision-dynamics", "numpy", "torch", "stable-baselines3", "sb3-contrib", "gymnasium"):
+        try:
+            out[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def now() -> str:
+    """The current time, ISO 8601 with the UTC offset."""
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def task_config(
+    complexity: Optional[int] = None,
+    preset: Optional[str] = None,
+    config: TaskConfig | dict | None = None,
+    task_overrides: Optional[dict[str, Any]] = None,
+) -> TaskConfig:
+    """The task of a run: a complexity level, a preset or a config, with field overrides (``make_config``)."""
+    return make_config(complexity, preset=preset, config=config, **dict(task_overrides or {}))
+
+
+def policy_kwargs(
+    hidden_size: int, delta: float, seed: int, critic: str = "shared", **extra: Any
+) -> dict[str, Any]:
+    """The ``RNNPolicy`` keyword arguments both trainers pass (``init_seed`` is the run's seed)."""
+    return dict(hidden_size=int(hidden_size), delta=float(delta), critic=critic, init_seed=int(seed), **extra)
+
+
+def build_model(
+    config: TaskConfig,
+    seed: int,
+    policy_kwargs: dict[str, Any],
+    n_envs: int,
+    ppo_kwargs: Optional[dict[str, Any]] = None,
+    device: str = "cpu",
+) -> Any:
+    """Build the ``RecurrentPPO(RNNPolicy, venv, seed=seed, policy_kwargs=...)`` model both trainers start from.
+
+    The initial weights depend only on ``seed`` and ``policy_kwargs`` (``RNNPolicy`` draws them from a generator
+    seeded with ``init_seed``), so RL and SL runs with the same seed start from bit-identical networks.
+
+    Args:
+        config: The task (the vector env of ``n_envs`` trials is seeded ``seed``: env ``i`` gets ``seed + i``).
+        seed: The run's seed (SB3's global seeding and the env).
+        policy_kwargs: ``RNNPolicy`` keyword arguments (see :func:`policy_kwargs`).
+        n_envs: Number of parallel trials of the vector env.
+        ppo_kwargs: ``RecurrentPPO`` hyperparameters.
+        device: Torch device.
+    """
+    from sb3_contrib import RecurrentPPO
+
+    from dm_envs.sb3 import make_sb3_vec_env
+
+    from .policy import RNNPolicy
+
+    venv = make_sb3_vec_env(n_envs, config=config, seed=seed)
+    return RecurrentPPO(
+        RNNPolicy, venv, seed=seed, policy_kwargs=dict(policy_kwargs), device=device, **dict(ppo_kwargs or {})
+    )
+
+
+def stream_seed(seed: int, *keys: int) -> int:
+    """A 32-bit seed derived from ``seed`` and ``keys`` (distinct from ``seed + i`` for practical purposes).
+
+    Used for the trials of a resumed training segment, so they differ from the segment before.
+    """
+    return int(np.random.SeedSequence([int(seed), *map(int, keys)]).generate_state(1)[0])
+
+
+IDENTITY_KEYS = ("learning_rule", "task_config", "seed", "delta", "hidden_size", "policy_kwargs")
+
+
+def check_identity(stored: dict[str, Any], requested: dict[str, Any], source: Path) -> None:
+    """Raise ``ValueError`` if a resumed run's identity (task, seed, network) differs from the requested one."""
+    diffs = []
+    for key in IDENTITY_KEYS:
+        a, b = json_safe(stored.get(key)), json_safe(requested.get(key))
+        if key == "task_config":  # compare as configs (the name is not part of a config's identity)
+            same = TaskConfig.from_dict(a) == TaskConfig.from_dict(b)
+        else:
+            same = a == b
+        if not same:
+            diffs.append(f"{key}: stored {a!r}, requested {b!r}")
+    if diffs:
+        raise ValueError(
+            f"cannot resume from {source}: it is a different run ({'; '.join(diffs)}). "
+            "Pass the same task, seed and network as the original run, or use a new output folder."
+        )
+
+
+def prepare_run(run: RunDir, resume: bool, overwrite: bool) -> Optional[Path]:
+    """Create the run folder; return the checkpoint to resume from (or None for a fresh run).
+
+    Raises:
+        FileExistsError: the folder holds a run and neither ``resume`` nor ``overwrite`` was asked.
+    """
+    if overwrite and not resume:
+        run.clear()
+    elif run.has_run() and not resume:
+        raise FileExistsError(
+            f"{run.root} already holds a run; pass resume=True (--resume) to continue it, overwrite=True "
+            "(--overwrite) to start again, or choose another output folder"
+        )
+    run.make()
+    return run.newest_checkpoint() if resume else None
+
+
+def default_out_dir(rule: str, config: TaskConfig, delta: float, seed: int) -> Path:
+    """``runs/<rule>_<task>_d<delta>_s<seed>``."""
+    name = config.name.replace("+", "_")
+    return Path("runs") / f"{rule}_{name}_d{delta:g}_s{seed}"
+
+
+@dataclass
+class RunStart:
+    """A run folder ready for training: its fixed metadata and, for a resumed run, where it continues from.
+
+    Attributes:
+        run: The run folder.
+        metadata: The run's fixed facts (the trainer's monitor adds counters, curve and status).
+        checkpoint: The checkpoint to resume from, or None for a fresh run.
+        resumed: That checkpoint's metadata (with this resume appended to ``resumes``), or None.
+    """
+
+    run: RunDir
+    metadata: dict[str, Any]
+    checkpoint: Optional[Path] = None
+    resumed: Optional[dict[str, Any]] = None
+
+    @property
+    def segment(self) -> int:
+        """0 for a fresh run, ``k`` for its ``k``-th resumption (keys the training trial streams)."""
+        return len(self.resumed["resumes"]) if self.resumed else 0
+
+
+def open_run(
+    learning_rule: str,
+    config: TaskConfig,
+    seed: int,
+    policy_kwargs: dict[str, Any],
+    hyperparameters: dict[str, Any],
+    schedule: dict[str, Any],
+    stopping_rule: dict[str, Any],
+    out_dir: Optional[PathLike],
+    resume: bool = False,
+    overwrite: bool = False,
+    device: str = "cpu",
+) -> RunStart:
+    """Prepare the run folder of a training run and its fixed metadata; find the checkpoint to resume from.
+
+    Args:
+        learning_rule: ``"rl"`` or ``"sl"``.
+        config: The task.
+        seed: The run's seed.
+        policy_kwargs: ``RNNPolicy`` keyword arguments.
+        hyperparameters: The learning rule's hyperparameters (recorded).
+        schedule: ``max_steps``, ``max_time``, ``eval_every``, ``eval_trials``, ``checkpoint_every`` (recorded).
+        stopping_rule: The stopping rule's parameters (``StoppingRule.to_dict()``).
+        out_dir: The run folder (default :func:`default_out_dir`).
+        resume: Continue from the newest checkpoint in the folder (a fresh run if there is none).
+        overwrite: Delete a previous run in the folder first (ignored with ``resume``).
+        device: Torch device (recorded).
+
+    Raises:
+        FileExistsError: the folder holds a run and neither ``resume`` nor ``overwrite`` was given.
+        ValueError: resuming a run with a different task, seed or network.
+    """
+    delta = float(policy_kwargs["delta"])
+    run = RunDir(out_dir if out_dir is not None else default_out_dir(learning_rule, config, delta, seed))
+    checkpoint = prepare_run(run, resume, overwrite)
+    metadata = {
+        "format": METADATA_FORMAT,
+        "learning_rule": learning_rule,
+        "task": config.name,
+        "task_config": config.to_dict(),
+        "seed": int(seed),
+        "delta": delta,
+        "hidden_size": int(policy_kwargs["hidden_size"]),
+        "policy_kwargs": dict(policy_kwargs),
+        "hyperparameters": dict(hyperparameters),
+        "target_accuracy": float(stopping_rule["target"]),
+        "stopping_rule": dict(stopping_rule),
+        "evaluation": {
+            "n_trials": int(schedule["eval_trials"]),
+            "every_env_steps": int(schedule["eval_every"]),
+            "actions": "greedy (argmax of the action logits)",
+            "trials": "fresh at every evaluation: numpy default_rng([seed, EVAL_STREAM, k]) for evaluation k",
+        },
+        "max_steps": int(schedule["max_steps"]),
+        "max_time": schedule.get("max_time"),
+        "checkpoint_every": int(schedule["checkpoint_every"]),
+        "device": device,
+        "torch_threads": 1,
+        "versions": package_versions(),
+    }
+    resumed = None
+    if checkpoint is not None:
+        from .io import load_metadata
+
+        resumed = dict(load_metadata(checkpoint))
+        check_identity(resumed, metadata, checkpoint)
+        resumed["resumes"] = list(resumed.get("resumes", [])) + [
+            {"from": run.relative(checkpoint), "env_steps": int(resumed["env_steps"]), "time": now()}
+        ]
+    return RunStart(run=run, metadata=metadata, checkpoint=checkpoint, resumed=resumed)
+
+
+def finish_message(run: RunDir, model: Any, meta: dict[str, Any], progress: bool) -> TrainResult:
+    """Wrap up a finished run: print its summary line (with ``progress``) and return the :class:`TrainResult`."""
+    if progress:
+        print(summary_line(meta, run.root), file=sys.stderr)
+    return TrainResult(run_dir=run.root, model=model, metadata=meta)
+
+
+def summary_line(meta: dict[str, Any], root: PathLike) -> str:
+    """One line summing up a finished run (used by both trainers)."""
+    rule = meta["learning_rule"].upper()
+    acc = meta.get("final_accuracy")
+    acc_s = "n/a" if acc is None else f"{acc:.3f}"
+    if meta["reached_target"]:
+        c = meta["criterion"]
+        what = (f"reached {c['accuracy']:.3f} (lower bound {c['lower']:.3f} >= {meta['target_accuracy']:g}) at "
+                f"{c['env_steps']:,} env steps / {c['trials']:,} trials in {c['wall_time']:.0f} s")
+    else:
+        what = f"{meta['status']}: accuracy {acc_s} after {meta['env_steps']:,} env steps in {meta['wall_time']:.0f} s"
+    return f"{rule} {meta['task']} seed {meta['seed']} delta {meta['delta']:g}: {what}; run folder {root}"
+
+
+__all__ = [
+    "CROSSING_LEVELS",
+    "RunDir",
+    "RunStart",
+    "TrainResult",
+    "TrainingDiverged",
+    "build_model",
+    "check_identity",
+    "default_out_dir",
+    "finish_message",
+    "open_run",
+    "package_versions",
+    "policy_kwargs",
+    "prepare_run",
+    "save_model",
+    "stream_seed",
+    "summary_line",
+    "task_config",
+    "write_json",
+]
