@@ -92,6 +92,16 @@ def _train(spec: ExperimentSpec, cell: Cell, run_dir: Path) -> dict:
     }
 
 
+def _trained_model(run_dir: Path) -> Path:
+    """The run's final model; a run that ended without one (a collapsed policy) is measured at its last checkpoint."""
+    final = run_dir / "final_model.zip"
+    if final.exists():
+        return final
+    from analysis.maps import list_checkpoints
+
+    return list_checkpoints(run_dir)[-1].path
+
+
 def _final_accuracy(model_path: Path, seed: int) -> dict:
     """Per-coherence accuracy on fresh trials (greedy actions), the same evaluator as training."""
     from agents import load_model, task_config_of
@@ -121,7 +131,7 @@ def run_cell(spec_dict: dict, cell_dict: dict, cell_dir: str) -> dict:
     t0 = time.time()
 
     training = _cached(folder / "training.json", lambda: _train(spec, cell, run_dir))
-    model_path = run_dir / "final_model.zip"
+    model_path = _trained_model(run_dir)
     training.update(_cached(folder / "accuracy.json", lambda: _final_accuracy(model_path, cell.seed)))
     result: dict[str, Any] = {"training": training}
 

@@ -156,9 +156,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         rules=["rl", "sl"],
         deltas=[0.05, 0.15],
         seeds=[0, 1],
-        levels=[1],
-        hidden_size=64,
-        analysis={"grid": 9, "n_init": 8},
+        levels=[3],
+        hidden_size=250,
+        analysis={"grid": 11, "n_init": 16, "track_grid": 7, "track_n_init": 8, "population_trials": 500,
+                  "n_shuffles": 1000},
     ),
     # The paper-scale study: 250 units, a delta sweep, ten paired seeds, three complexity levels.
     "full": dict(
