@@ -6,8 +6,9 @@ is skipped.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
+
+from .cli import register_commands
 
 ANALYZE_MODULES = ("analysis.dynamics_cli", "analysis.populations_cli", "analysis.population_track")
 
@@ -16,11 +17,4 @@ def add_commands(sub: Any) -> None:
     """Register ``dmd analyze`` and its subcommands."""
     p = sub.add_parser("analyze", help="measure the dynamics of saved policies (RL or SL)")
     asub = p.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
-    for name in ANALYZE_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:
-                continue
-            raise
-        module.add_analyze_commands(asub)
+    register_commands(asub, ANALYZE_MODULES, "add_analyze_commands")

@@ -16,10 +16,22 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 # Modules that contribute subcommands, in help order. A module missing here (not yet built) is skipped.
 COMMAND_MODULES = ("dm_envs.cli", "agents.cli", "analysis.analyze_cli", "analysis.experiment_cli")
+
+
+def register_commands(subparsers: Any, modules: Sequence[str], hook: str) -> None:
+    """Let each of ``modules`` that exists add its subcommands through its function named ``hook``."""
+    for name in modules:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:
+                continue
+            raise
+        getattr(module, hook)(subparsers)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,14 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Decision dynamics: train RNNs by RL and SL on decision tasks and compare their dynamics.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:
-                continue
-            raise
-        module.add_commands(sub)
+    register_commands(sub, COMMAND_MODULES, "add_commands")
     return parser
 
 
