@@ -116,3 +116,19 @@ def test_interrupted_training_resumes_from_its_checkpoint(tmp_path):
     kept = [c for c in meta["accuracy_curve"] if c["env_steps"] <= before[-2]["env_steps"]]
     assert kept == before[: len(kept)] and len(kept) >= 2
     assert Path(ckpts.parent / "final_model.zip").exists()
+
+
+def test_cli_run_status_report(tiny_experiment, tmp_path, capsys):
+    from analysis.cli import main
+
+    spec, out, rows = tiny_experiment
+    spec_file = tmp_path / "tiny.json"
+    spec_file.write_text(json.dumps(spec.to_dict()))
+    assert main(["experiment", "run", str(spec_file), "--out", str(out), "--backend", "serial"]) == 0  # all done
+    text = capsys.readouterr().out
+    assert "experiment 'tiny': 2 networks" in text and "2 done" in text and "report:" in text
+    assert main(["experiment", "status", str(out)]) == 0
+    status = capsys.readouterr().out
+    assert "rl_L1_d0.1_s0" in status and "done" in status
+    assert main(["experiment", "report", str(out)]) == 0
+    assert (out / "report.html").exists()

@@ -11,11 +11,13 @@ from typing import Any, Optional
 
 from .spec import ExperimentSpec
 
-# Measured medians at 250 units, default hyperparameters (benchmarks/bench_training.py); seconds per cell.
-RL_SECONDS_250 = {1: 240.0, 2: 360.0, 3: 480.0, 4: 1500.0}
-SL_SECONDS_250 = {1: 30.0, 2: 40.0, 3: 45.0, 4: 150.0}
-ANALYSIS_SECONDS_250 = 90.0
-CHECKPOINT_TRACK_SECONDS_250 = 120.0
+# Seconds per cell at 250 units with two cells sharing two cores: training times from benchmarks/bench_training.py
+# and the quick preset (RL at level 3: 35-260 s, median about 90 s; SL 6-75 s), analyses from the quick preset.
+# Levels 2 and 4 are extrapolated from their trial lengths and difficulty.
+RL_SECONDS_250 = {1: 40.0, 2: 80.0, 3: 120.0, 4: 600.0}
+SL_SECONDS_250 = {1: 5.0, 2: 15.0, 3: 35.0, 4: 150.0}
+ANALYSIS_SECONDS_250 = 50.0
+CHECKPOINT_TRACK_SECONDS_250 = 40.0
 
 
 def _size_factor(hidden_size: int) -> float:
