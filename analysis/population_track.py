@@ -1,8 +1,8 @@
 """Populations over training: when does population membership "crystallise"?
 
 For every checkpoint of a run folder the units are assigned to ``G+``, ``G-``, ``Ga``, ``Gs`` exactly as for a
-final network (:func:`analysis.populations.assign_populations` on the decision and stimulus-stage attractors, found
-by iterating each stage's map from the end-of-stimulus states of the same fixed set of trials); consecutive
+final network (:func:`analysis.populations.assign_populations` on the decision and stimulus-stage states of
+:func:`analysis.populations.network_signatures`, from the same fixed set of trials at every checkpoint); consecutive
 checkpoints are compared by the Jaccard similarity of each group, and the crystallisation checkpoint is the first
 after which every transition is stable (:func:`analysis.crystallization.training_crystallization`). Attractor types
 from :func:`analysis.maps.track` can be added to the stability criterion.
@@ -75,6 +75,7 @@ def track_populations(
     threshold: float = 1e-6,
     jaccard_threshold: float = 0.9,
     attractor_kinds: Optional[Sequence[Any]] = None,
+    decision: str = "auto",
     progress: bool = True,
 ) -> PopulationTracking:
     """Assign populations at every checkpoint of ``run_folder`` and find when membership stops changing.
@@ -89,18 +90,18 @@ def track_populations(
         jaccard_threshold: Minimum Jaccard similarity of every group for a stable transition.
         attractor_kinds: Optional, per checkpoint, the attractor types (e.g. from :func:`analysis.maps.track`) that
             must also stop changing.
+        decision: Source of the decision signatures (see :func:`analysis.populations.network_signatures`).
         progress: Show a progress bar over checkpoints.
 
     Returns:
         The :class:`PopulationTracking`.
     """
     from agents import load_model, rnn_weights, task_config_of
-    from dm_envs import sample_trials
-    from dm_envs.config import DELAY
+    from dm_envs import sample_trials, score_actions
 
     from .crystallization import training_crystallization
     from .maps import list_checkpoints
-    from .populations import assign_populations, balance_index, membership_jaccard, rollout_signatures
+    from .populations import assign_populations, balance_index, membership_jaccard, network_signatures
     from .robustness import rnn_forward
 
     checkpoints = list_checkpoints(run_folder)
@@ -115,9 +116,9 @@ def track_populations(
         if trials is None:
             config = task_config_of(model)
             trials = sample_trials(config, n_trials, np.random.default_rng([seed, 0x909]))
-        hidden = rnn_forward(w, trials.obs).hidden
-        starts = hidden[np.arange(len(trials)), trials.onset[:, DELAY] - 1]  # last stimulus step of each trial
-        attractors = rollout_signatures(w.W_rec, w.W_in, w.W_out, config, starts, b_rec=w.b_rec, b_out=w.b_out)
+        run = rnn_forward(w, trials.obs)
+        choice = score_actions(trials, run.actions).choice
+        attractors, source = network_signatures(w, config, trials, run.hidden, choice, decision=decision)
         plus = [k for k in attractors if k in ("FP+", "FP1")]
         minus = [k for k in attractors if k in ("FP-", "FP2")]
         pops = assign_populations(attractors, plus=plus, minus=minus, gs=gs, threshold=threshold)
@@ -127,6 +128,7 @@ def track_populations(
             "progress": ckpt.env_steps / last_steps,
             "accuracy": accuracy.get(ckpt.env_steps),
             "decision_attractors": sorted(plus + minus),
+            "decision_source": source,
             "sizes": {g: int(n) for g, n in pops.sizes.items()},
             "balance_index": float(balance_index(pops)),
         }

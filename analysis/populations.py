@@ -54,6 +54,8 @@ __all__ = [
     "membership_jaccard",
     "readout_symmetry",
     "rollout_signatures",
+    "delay_end_signatures",
+    "network_signatures",
     "signature_groups",
 ]
 
@@ -624,3 +626,116 @@ def rollout_signatures(
         mean_h, _ = settle(x)
         out["stim" if config.n_streams == 1 else f"stim_ctx{c + 1}"] = mean_h.mean(axis=0)
     return out
+
+
+def delay_end_signatures(
+    hidden: np.ndarray,
+    trials: Any,
+    choice: np.ndarray,
+    *,
+    W_out: Optional[np.ndarray] = None,
+    b_out: Optional[np.ndarray] = None,
+    threshold: float = 1e-6,
+    majority: float = 0.5,
+) -> dict[str, np.ndarray]:
+    """Decision states read from real trials: which units are on at the last step before the go cue.
+
+    The states the network reports its choice from, whether or not they sit on an attractor: for each choice, a
+    unit counts as active (1.0) if it is above ``threshold`` at the last delay step (the last stimulus step when
+    there is no delay) on more than ``majority`` of the trials that ended with that choice, else silent (0.0).
+    A trial that ended without a choice (``-1``) counts for the choice its readout prefers at that step (needs
+    ``W_out``; without it such trials are left out), as :func:`rollout_signatures` labels its states.
+    Units are read trial by trial because a trial average is positive for almost every unit, which would make every
+    unit look active for both choices. Labels as :func:`rollout_signatures` (``"FP+"``/``"FP-"``, ``"FP1".."FPK"``).
+
+    Args:
+        hidden: ``(N, T, H)`` hidden states of the trials.
+        trials: The :class:`dm_envs.TrialBatch` they came from.
+        choice: ``(N,)`` the choice each trial ended with (0-based; -1 for none).
+        W_out, b_out: Optional readout ``(A, H)``, ``(A,)`` (action 0 = fixate) that labels trials without a choice.
+        threshold: Activity above which a unit is on in a trial.
+        majority: Fraction of a choice's trials in which a unit must be on.
+
+    Example:
+        >>> from dm_envs import make_config, sample_trials
+        >>> trials = sample_trials(make_config(2), 4, np.random.default_rng(0))
+        >>> hidden = np.zeros((4, trials.obs.shape[1], 3)); hidden[:2, :, 0] = 1.0; hidden[2:, :, 1] = 1.0
+        >>> sig = delay_end_signatures(hidden, trials, np.array([0, 0, 1, 1]))
+        >>> sig["FP+"].tolist(), sig["FP-"].tolist()
+        ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0])
+    """
+    from dm_envs.config import DECISION
+
+    k = trials.config.n_choices
+    names = ["FP+", "FP-"] if k == 2 else [f"FP{j + 1}" for j in range(k)]
+    state = hidden[np.arange(len(trials)), trials.onset[:, DECISION] - 1]
+    choice = np.asarray(choice).copy()
+    if W_out is not None and np.any(choice < 0):
+        logits = state @ np.asarray(W_out, np.float64)[1:].T
+        if b_out is not None:
+            logits = logits + np.asarray(b_out, np.float64)[1:]
+        choice[choice < 0] = np.argmax(logits, axis=1)[choice < 0]
+    on = state > threshold
+    return {name: (on[choice == j].mean(axis=0) > majority).astype(float)
+            for j, name in enumerate(names) if np.any(choice == j)}
+
+
+DECISION_SOURCES = ("auto", "attractors", "delay_end")
+
+
+def network_signatures(
+    weights: Any,
+    config: Any,
+    trials: Any,
+    hidden: np.ndarray,
+    choice: np.ndarray,
+    *,
+    decision: str = "auto",
+    n_starts: int = 200,
+    max_norm: float = 1e4,
+) -> tuple[dict[str, np.ndarray], str]:
+    """Activity signatures of a network's decision and stimulus-stage states, for :func:`assign_populations`.
+
+    Stimulus-stage entries always come from :func:`rollout_signatures`. The decision entries come from
+
+    * ``"attractors"``: the attractors the delay map settles into from the end-of-stimulus states of the trials
+      (:func:`rollout_signatures`);
+    * ``"delay_end"``: the states the network reports its choice from (:func:`delay_end_signatures`);
+    * ``"auto"`` (default): the attractors when every choice has one and they are bounded, else the delay-end
+      states. Trained networks often hold a decision through the longest delay in a transient (or a slowly
+      diverging mode) rather than an attractor; the attractor reading would then leave a choice without a state,
+      or give an unbounded one, and the balance of ``G+`` and ``G-`` would be an artefact.
+
+    Args:
+        weights: Anything :class:`analysis.robustness.NetworkWeights` reads (``agents.RNNWeights``, ...).
+        config: The task.
+        trials: The trials the hidden states come from.
+        hidden: ``(N, T, H)`` hidden states.
+        choice: ``(N,)`` choice of each trial (0-based, -1 for none).
+        decision: ``"auto"``, ``"attractors"`` or ``"delay_end"``.
+        n_starts: End-of-stimulus states used as starts of the attractor search.
+        max_norm: A settled decision state with a larger norm counts as unbounded.
+
+    Returns:
+        ``(signatures, source)`` with ``source`` ``"attractors"`` or ``"delay_end"``.
+    """
+    from dm_envs.config import DELAY
+
+    from .robustness import NetworkWeights
+
+    if decision not in DECISION_SOURCES:
+        raise ValueError(f"decision must be one of {DECISION_SOURCES}, got {decision!r}")
+    w = NetworkWeights.from_any(weights)
+    rows = np.arange(min(len(trials), n_starts))
+    starts = hidden[rows, trials.onset[rows, DELAY] - 1]  # last stimulus step
+    with np.errstate(over="ignore", invalid="ignore"):
+        sig = rollout_signatures(w.W_rec, w.W_in, w.W_out, config, starts, b_rec=w.b_rec, b_out=w.b_out)
+    names = ["FP+", "FP-"] if config.n_choices == 2 else [f"FP{j + 1}" for j in range(config.n_choices)]
+    with np.errstate(over="ignore"):
+        bounded = all(n in sig and np.all(np.isfinite(sig[n])) and np.linalg.norm(sig[n]) < max_norm for n in names)
+    if decision == "attractors" or (decision == "auto" and bounded):
+        return sig, "attractors"
+    out = {k: v for k, v in sig.items() if k not in names}
+    out.update(delay_end_signatures(hidden, trials, choice, W_out=w.W_out, b_out=w.b_out))
+    return out, "delay_end"
+

@@ -6,7 +6,9 @@ task comes from the model's metadata) or plain weights (``MODEL.npz`` with ``W_r
 ``b_rec, b_out``; pass ``--complexity``), and writes ``DIR/summary.json``, CSV tables and PNG figures.
 
 The decision and stimulus-stage attractors are found from the end-of-stimulus states of the evaluation trials, by
-iterating each stage's map (:func:`analysis.populations.rollout_signatures`, the default) or by the attractor analysis
+iterating each stage's map (:func:`analysis.populations.network_signatures`, the default: when the delay map holds
+no bounded attractor for some choice, the decision states are the end-of-delay states the network reports from;
+``--decision-states``) or by the attractor analysis
 (``--attractors analysis``: :func:`analysis.attractors.find_attractors`, labelled by
 :func:`analysis.populations.label_attractors`).
 """
@@ -61,6 +63,7 @@ class PopulationReport:
     noise: Any = None
     kicks: Any = None
     ablation: Any = None
+    decision_source: Optional[str] = None
     timings: dict[str, float] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
@@ -72,6 +75,7 @@ class PopulationReport:
             "accuracy_by_coherence": {f"{k:g}": v for k, v in self.scores.accuracy_by_coherence().items()},
             "outcome_rates": self.scores.rates(),
             "attractors": sorted(self.attractors),
+            "decision_source": self.decision_source,
             "timings_s": self.timings,
         }
         if self.populations is not None:
@@ -133,6 +137,7 @@ def run_population_analysis(
     seed: int = 0,
     attractors: Optional[Mapping[str, Any]] = None,
     attractor_source: str = "rollout",
+    decision_states: str = "auto",
     skip: Sequence[str] = (),
     gs: str = "silent",
     threshold: float = 1e-6,
@@ -153,10 +158,14 @@ def run_population_analysis(
         seed: Seed of everything (trials, shuffles, folds, kicks, ablations).
         attractors: ``{label: attractor}`` for the populations (with ``"FP+"``, ``"FP-"`` and stimulus-stage
             labels); default: found from the end-of-stimulus states of the first 200 trials, per ``attractor_source``.
-        attractor_source: ``"rollout"``: :func:`~analysis.populations.rollout_signatures` (iterate the delay and
-            zero-coherence stimulus maps; decision attractors labelled by the readout); ``"analysis"``: the
+        attractor_source: ``"rollout"``: :func:`~analysis.populations.network_signatures` (iterate the delay and
+            zero-coherence stimulus maps; decision attractors labelled by the readout, or the states at the end of
+            the delay, per ``decision_states``); ``"analysis"``: the
             attractor analysis (:func:`analysis.attractors.find_attractors` on the same inputs and starts, labelled by
             :func:`~analysis.populations.label_attractors`).
+        decision_states: Where the decision signatures come from with ``attractor_source="rollout"``:
+            ``"auto"`` (attractors when every choice has a bounded one, else the end-of-delay states the network
+            reports from), ``"attractors"`` or ``"delay_end"``; the one used is ``decision_source`` in the summary.
         skip: Steps of :data:`STEPS` to skip.
         gs: Reading of ``Gs`` (``"silent"`` or ``"stimulus"``).
         threshold: Activity threshold of the population assignment.
@@ -187,7 +196,7 @@ def run_population_analysis(
     from .crystallization import decision_crystallization
     from .dimensionality import pca_variance
     from .information import population_information, selectivity, task_variables
-    from .populations import activity_vector, assign_populations, readout_symmetry, rollout_signatures
+    from .populations import activity_vector, assign_populations, network_signatures, readout_symmetry
     from .robustness import DEFAULT_KS, NetworkWeights, ablation_curve, kick_robustness, noise_robustness, rnn_forward
 
     unknown = sorted(set(skip) - set(STEPS))
@@ -211,8 +220,8 @@ def run_population_analysis(
                 rows = np.arange(min(len(trials), 200))
                 starts = hidden[rows, end_stim[rows]]
                 if attractor_source == "rollout":
-                    attractors = rollout_signatures(w.W_rec, w.W_in, w.W_out, config, starts, b_rec=w.b_rec,
-                                                    b_out=w.b_out)
+                    attractors, rep.decision_source = network_signatures(w, config, trials, hidden, scores.choice,
+                                                                         decision=decision_states)
                 elif attractor_source == "analysis":
                     attractors, plus, minus = _attractor_analysis(w, config, starts, seed)
                 else:
@@ -443,6 +452,9 @@ def add_analyze_commands(asub: Any) -> None:
     p.add_argument("--attractors", choices=("rollout", "analysis"), default="rollout",
                    help="how decision/stimulus attractors are found: iterate the stage maps (rollout, default) or "
                         "the attractor analysis (analysis.attractors)")
+    p.add_argument("--decision-states", choices=("auto", "attractors", "delay_end"), default="auto",
+                   help="decision signatures: delay-map attractors, end-of-delay states, or auto (attractors when "
+                        "every choice has a bounded one)")
     p.add_argument("--threshold", type=float, default=1e-6, help="activity threshold on attractors")
     p.add_argument("--shuffles", type=int, default=10000, help="stage-2 circular shifts of the selectivity test")
     p.add_argument("--joint-information", action="store_true",
@@ -457,7 +469,8 @@ def _run_cli(args: argparse.Namespace) -> int:
     weights, cfg = load_network(args.model, args.complexity)
     rep = run_population_analysis(weights, cfg, n_trials=args.trials, seed=args.seed, skip=args.skip, gs=args.gs,
                                   threshold=args.threshold, n_shuffles=args.shuffles, progress=args.progress,
-                                  attractor_source=args.attractors, joint_information=args.joint_information)
+                                  attractor_source=args.attractors, decision_states=args.decision_states,
+                                  joint_information=args.joint_information)
     paths = write_report(rep, Path(args.out), figures=not args.no_figures)
     s = rep.summary()
     line = f"accuracy {s['accuracy']:.3f}"

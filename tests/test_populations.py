@@ -13,9 +13,11 @@ from analysis.populations import (
     activity_vector,
     assign_populations,
     balance_index,
+    delay_end_signatures,
     ensemble_summary,
     label_attractors,
     membership_jaccard,
+    network_signatures,
     population_metrics,
     readout_symmetry,
     rollout_signatures,
@@ -289,3 +291,57 @@ def test_cli_gives_a_clear_error_for_a_missing_model(tmp_path):
         load_network(tmp_path / "missing.zip")
     with pytest.raises(SystemExit, match="no weights file"):
         load_network(tmp_path / "missing.npz")
+
+
+def _held_decision_trials(g: dict, H: int, n: int = 40):
+    """Level-3 trials whose hidden states hold G+ (first half) or G- (second half) at every step."""
+    from dm_envs import make_config, sample_trials
+
+    trials = sample_trials(make_config(3), n, np.random.default_rng(0))
+    hidden = np.zeros((n, trials.obs.shape[1], H))
+    hidden[: n // 2, :, g["G+"]] = 1.0
+    hidden[n // 2 :, :, g["G-"]] = 1.0
+    choice = np.r_[np.zeros(n // 2, int), np.ones(n - n // 2, int)]
+    return trials, hidden, choice
+
+
+def test_delay_end_signatures_read_each_choice_and_label_missing_choices_by_readout():
+    W, W_in, W_out, g = hand_network()
+    H = W.shape[0]
+    trials, hidden, choice = _held_decision_trials(g, H)
+    hidden[0, :, g["Ga"][0]] = 1.0  # on in 1 of 20 G+ trials: under the majority
+    sig = delay_end_signatures(hidden, trials, choice)
+    assert np.flatnonzero(sig["FP+"]).tolist() == g["G+"].tolist()
+    assert np.flatnonzero(sig["FP-"]).tolist() == g["G-"].tolist()
+    # trials that ended without a choice: dropped without a readout, labelled by it with one
+    none = np.full_like(choice, -1)
+    assert delay_end_signatures(hidden, trials, none) == {}
+    sig = delay_end_signatures(hidden, trials, none, W_out=W_out)
+    assert np.flatnonzero(sig["FP+"]).tolist() == g["G+"].tolist()
+    assert np.flatnonzero(sig["FP-"]).tolist() == g["G-"].tolist()
+
+
+def test_network_signatures_fall_back_to_delay_end_states_when_an_attractor_is_unbounded():
+    from analysis.robustness import NetworkWeights
+    from dm_envs import make_config
+
+    W, W_in, W_out, g = hand_network()
+    H = W.shape[0]
+    trials, hidden, choice = _held_decision_trials(g, H)
+    cfg = make_config(3)
+    sig, source = network_signatures(NetworkWeights(W, W_in, W_out), cfg, trials, hidden, choice)
+    assert source == "attractors"
+    np.testing.assert_allclose(sig["FP+"], hand_attractors()[0]["FP+"], atol=1e-9)
+
+    W_div = W.copy()
+    W_div[np.ix_(g["G+"], g["G+"])] = 2.0 / len(g["G+"])  # the G+ block now grows without bound
+    w = NetworkWeights(W_div, W_in, W_out)
+    sig, source = network_signatures(w, cfg, trials, hidden, choice)
+    assert source == "delay_end"
+    assert np.flatnonzero(sig["FP+"]).tolist() == g["G+"].tolist()
+    assert {"stim_ctx1", "stim_ctx2"} <= set(sig)
+    assert network_signatures(w, cfg, trials, hidden, choice, decision="attractors")[1] == "attractors"
+    assert network_signatures(NetworkWeights(W, W_in, W_out), cfg, trials, hidden, choice,
+                              decision="delay_end")[1] == "delay_end"
+    with pytest.raises(ValueError, match="decision must be one of"):
+        network_signatures(w, cfg, trials, hidden, choice, decision="fixed")

@@ -39,8 +39,9 @@ EVAL_TRIALS = 4000
 """Fresh trials for the final per-coherence accuracy of each network."""
 
 DEFAULT_ANALYSIS = {"grid": 21, "n_init": 32, "track_grid": 9, "track_n_init": 8, "population_trials": 1000,
-                    "n_shuffles": 2000}
-"""Analysis settings of a cell, overridable by the spec's ``analysis`` table."""
+                    "n_shuffles": 2000, "decision_states": "auto"}
+"""Analysis settings of a cell, overridable by the spec's ``analysis`` table (``decision_states``: see
+:func:`analysis.populations.network_signatures`; ``"delay_end"`` reads every network the same way)."""
 
 
 def _cached(path: Path, compute: Callable[[], dict]) -> dict:
@@ -190,7 +191,8 @@ def _populations(model_path: Path, folder: Path, opts: dict, seed: int) -> dict:
 
     model = load_model(model_path)
     rep = run_population_analysis(rnn_weights(model), task_config_of(model), n_trials=opts["population_trials"],
-                                  seed=seed, n_shuffles=opts["n_shuffles"], skip=["connectivity"])
+                                  seed=seed, n_shuffles=opts["n_shuffles"], skip=["connectivity"],
+                                  decision_states=opts["decision_states"])
     summary = rep.summary()
     (folder / "population_summary.json").write_text(json.dumps(summary, indent=1, default=_jsonable))
     return _population_schema(summary)
@@ -209,6 +211,7 @@ def _population_schema(s: dict) -> dict:
             "sizes": pops.get("sizes"),
             "balance_index": pops.get("balance"),
             "decision_attractors": [a for a in s.get("attractors", []) if a.startswith("FP")],
+            "decision_source": s.get("decision_source"),
             "readout_count_balance": (s.get("readout_symmetry") or {}).get("count_balance"),
         }
     }

@@ -16,7 +16,7 @@ import html
 import io
 import json
 import warnings
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any, Optional
 
@@ -309,9 +309,15 @@ def _claims(d: _Data) -> list[tuple[str, list[stats.Verdict], list[tuple[str, Op
         v.append(stats.compare_groups("RL populations are more balanced than SL populations (balance index)",
                                       d.values("populations.balance_index", rule=rl),
                                       d.values("populations.balance_index", rule=sl)))
+    sources = Counter(str(_get(r, "populations.decision_source", None) or "unrecorded")
+                      for r in d.done if _get(r, "populations", None) is not None)
+    source_note = ", ".join(f"{n} from {s}" for s, n in sorted(sources.items()))
     sections.append(("Balanced populations (R7)", v,
                      [("Balance index", _fig_box(d, "populations.balance_index", "balance index", "Population balance"))],
-                     "Balance index 1 - ||G+| - |G-|| / (|G+| + |G-|): 1 is perfectly balanced."))
+                     "Balance index 1 - ||G+| - |G-|| / (|G+| + |G-|): 1 is perfectly balanced. Decision states of "
+                     f"the population assignment: {source_note or 'none'} (attractors = bounded delay-map attractors "
+                     "of each choice; delay_end = the end-of-delay states of the trials, used where a choice has no "
+                     "bounded attractor; set the spec's analysis.decision_states to read every network one way)."))
 
     v = []
     if both:
