@@ -46,7 +46,11 @@ A recorded cycle stops as soon as its period has been confirmed and its exponent
 steps of whole periods. Further savings, none of which changes a classification: a step's product skips the units
 silent in every trajectory of the chunk (exactly zero contributions; trained ReLU networks keep about half their units
 silent); escaping orbits leave early (above); on maps of 64 units or more the transient and the tangent frames run
-in float32 (``transient_dtype``, ``frame_dtype``; everything that classifies stays float64).
+in float32 (``transient_dtype``, ``frame_dtype``; everything that classifies stays float64). A representative that
+lies (or, after a longer cheap transient, comes to lie) on an attractor already recorded for its input joins it
+without a recording, and states that have not yet come onto a recorded orbit settle for geometrically growing
+stretches (slowly converging ones need few rounds). Inputs are searched in blocks of ``block_size``, which
+``n_jobs`` worker processes share.
 
 Example:
     >>> from analysis.dynamics import RNNDynamics
@@ -865,13 +869,94 @@ class _Engine:
             reps = pend[first]
             self.advance(reps, np.maximum(self.steps[reps], crit.n_transient))
             reps = reps[~self.done[reps]]
-            others = np.setdiff1d(pend, reps)
+            if reps.size and self._orbits:  # a representative already on a recorded attractor needs no recording
+                self.match_known(reps)
+                reps = reps[~self.done[reps]]
+                # one that is not may still be converging slowly onto one: settle it longer (the cheap transient)
+                # before paying for a recording that would only duplicate a known attractor
+                known = reps[np.isin(self.inp[reps], np.fromiter(self._orbits, dtype=np.int64))]
+                if known.size:
+                    self.advance(known, self.steps[known] + crit.n_transient)
+                    self.match_known(known[~self.done[known]])
+                    reps = reps[~self.done[reps]]
+            others = np.setdiff1d(pend, pend[first])
             others = others[~self.done[others]]
             if reps.size:
                 self.record(reps, others[np.isin(self.inp[others], self.inp[reps])])
             others = others[~self.done[others]]  # not on a recorded orbit yet: let them settle further
-            settle = np.minimum(self.steps[others] + crit.n_probe, np.maximum(self.steps[others], crit.n_transient))
+            # settle geometrically (n_probe, then doubling, up to n_transient): slowly converging states need few
+            # rounds, quickly converging ones are caught early
+            steps = self.steps[others]
+            settle = np.minimum(steps + np.maximum(crit.n_probe, steps), np.maximum(steps, crit.n_transient))
             self.advance(others, settle)
+
+
+def _search_block(
+    W_rec: np.ndarray,
+    C: np.ndarray,
+    h0: np.ndarray,
+    crit: _Criteria,
+    seqs: Sequence[np.random.SeedSequence],
+    bar: Any = None,
+) -> list[_Record]:
+    """Run the engine on one block of inputs; records carry block-local input indices."""
+    from .dynamics import RNNDynamics
+
+    dyn = RNNDynamics(W_rec, np.zeros((W_rec.shape[0], 1)))  # the engine needs only W_rec and the drives C
+    engine = _Engine(dyn, C, h0, crit, seqs, bar if bar is not None else _NoBar())
+    with np.errstate(over="ignore", invalid="ignore"):  # overflow is how some orbits diverge: detected, not an error
+        engine.run()
+    return engine.records
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+
+def _n_workers(n_jobs: int, n_blocks: int) -> int:
+    import os
+
+    n = (os.cpu_count() or 1) if int(n_jobs) < 0 else max(1, int(n_jobs))
+    return max(1, min(n, n_blocks))
+
+
+def _search_blocks_in_workers(
+    W_rec: np.ndarray,
+    C: np.ndarray,
+    h0: np.ndarray,
+    crit: _Criteria,
+    seqs: Sequence[np.random.SeedSequence],
+    blocks: list[tuple[int, int]],
+    jobs: int,
+    bar: Any,
+) -> Any:
+    """Yield ``(first input, records)`` per block, computed by ``jobs`` spawned worker processes."""
+    import multiprocessing
+    import os
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # one BLAS thread per worker: the variables must be set before a worker imports numpy
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    os.environ.update({k: "1" for k in _THREAD_VARS})
+    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
+    try:
+        futures = {pool.submit(_search_block, W_rec, C[a:b], h0[a:b], crit, list(seqs[a:b])): (a, b)
+                   for a, b in blocks}
+        for fut in as_completed(futures):
+            a, b = futures[fut]
+            bar.update((b - a) * h0.shape[1])
+            yield a, fut.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _whole_cycle(rec: _Record) -> bool:
@@ -1035,6 +1120,8 @@ def find_attractors(
     transient_dtype: str = "auto",
     cycle_record: int = 500,
     frame_dtype: str = "auto",
+    block_size: int = 64,
+    n_jobs: int = 1,
     progress: bool = False,
 ) -> Union[list[Attractor], list[list[Attractor]]]:
     """Find and classify the attractors of ``F_x`` for one input or many (vectorised over inputs and states).
@@ -1098,7 +1185,12 @@ def find_attractors(
             ``"float32"`` (half the cost of the recording's frame products; exponents accurate to ~1e-6 per step,
             far below ``lyap_eps``; the QR factors' logs are accumulated in float64) or ``"auto"`` (default:
             float32 for maps of 64 units or more, float64 for smaller ones, where it costs nothing).
-        progress: Show a progress bar over initial states (resolved / total).
+        block_size: Inputs searched together (one engine run per block of consecutive inputs; the result depends
+            on it only through floating-point rounding, as ``chunk_size``).
+        n_jobs: Worker processes over blocks (``1``: this process; ``-1``: one per CPU). Each worker runs one
+            BLAS thread; the result is the same for every ``n_jobs`` when this process does too
+            (``OMP_NUM_THREADS=1``, as ``dmd`` sets by default: chaotic orbits amplify rounding differences).
+        progress: Show a progress bar over initial states (resolved / total; per finished block with workers).
 
     Returns:
         For one input: its attractors, sorted by decreasing ``basin_count`` (then kind). For ``N`` inputs: a list
@@ -1159,14 +1251,19 @@ def find_attractors(
     M = h0.shape[1]
     if M == 0:
         raise ValueError("no initial states: give init_states or n_init > 0")
-    bar = tqdm(total=N * M, disable=not progress, desc="attractors", unit="state")
-    engine = _Engine(dyn, C, h0, crit, seqs, bar)
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow is how some orbits diverge: detected, not an error
-        engine.run()
-    bar.close()
+    blocks = [(s, min(s + max(1, int(block_size)), N)) for s in range(0, N, max(1, int(block_size)))]
+    jobs = _n_workers(n_jobs, len(blocks))
     by_input: list[list[_Record]] = [[] for _ in range(N)]
-    for rec in engine.records:
-        by_input[rec.inp].append(rec)
+    with tqdm(total=N * M, disable=not progress, desc="attractors", unit="state") as bar:
+        if jobs == 1:
+            results = (_search_block(dyn.W_rec, C[a:b], h0[a:b], crit, seqs[a:b], bar) for a, b in blocks)
+            for (a, _), recs in zip(blocks, results):
+                for rec in recs:
+                    by_input[a + rec.inp].append(rec)
+        else:
+            for a, recs in _search_blocks_in_workers(dyn.W_rec, C, h0, crit, seqs, blocks, jobs, bar):
+                for rec in recs:
+                    by_input[a + rec.inp].append(rec)
     out: list[list[Attractor]] = []
     for i, recs in enumerate(by_input):
         atts = [_to_attractor(dyn, r, X[i], i, M, crit.n_lyap) for r in _merge(recs, crit)]

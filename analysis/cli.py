@@ -15,8 +15,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Any, Optional, Sequence
+
+# One BLAS/OpenMP thread per process unless the user says otherwise: the project parallelises with processes
+# (--jobs, the experiment pool), and the numbers of chaotic orbits depend on the thread count through rounding.
+# Set before numpy is first imported (the subcommand modules import it).
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
 # Modules that contribute subcommands, in help order. A module missing here (not yet built) is skipped.
 COMMAND_MODULES = ("dm_envs.cli", "agents.cli", "analysis.analyze_cli", "analysis.experiment_cli")

@@ -46,6 +46,9 @@ def _common(p: argparse.ArgumentParser, grid: int, n_init: int, observed: int, t
     p.add_argument("--n-transient", type=int, default=2000, help="discarded steps (find_attractors)")
     p.add_argument("--n-record", type=int, default=2000, help="recorded steps (find_attractors)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=-1,
+                   help="worker processes of the attractor search (default -1: one per CPU; the numbers do not "
+                        "depend on it)")
     p.add_argument("--no-figures", action="store_true")
     p.add_argument("--progress", dest="progress", action="store_true", default=True,
                    help="show progress bars (default)")
@@ -143,7 +146,7 @@ def analyze_dynamics(model_path: Any, args: argparse.Namespace) -> dict[str, Any
     cfg = dyn.config
     run = rollout(model, args.trials, seed=args.seed, noise=True)
     timings["rollout"] = time.perf_counter() - t0
-    kw = dict(n_transient=args.n_transient, n_record=args.n_record)
+    kw = dict(n_transient=args.n_transient, n_record=args.n_record, n_jobs=args.jobs)
     maps = {}
     for stage in ("stimulus", "delay", "decision"):
         t0 = time.perf_counter()
@@ -260,8 +263,7 @@ def run_track_command(args: argparse.Namespace) -> int:
         tr = track(args.run_dir, args.grid, args.stage, n_init=args.n_init, n_observed=args.observed,
                    trials=args.trials, seed=args.seed, checkpoints=args.checkpoints, evaluate=args.evaluate,
                    eval_trials=args.eval_trials, change_tol=args.change_tol, progress=args.progress,
-                   n_transient=args.n_transient,
-                   n_record=args.n_record)
+                   n_transient=args.n_transient, n_record=args.n_record, n_jobs=args.jobs)
     except (FileNotFoundError, ValueError) as err:
         print(f"dmd analyze track: {err}", file=sys.stderr)
         return 2

@@ -272,6 +272,24 @@ def test_same_seed_same_numbers():
     np.testing.assert_array_equal(a[0].orbit, b[0].orbit)
 
 
+def test_worker_processes_give_the_same_attractors_as_one_process():
+    """Blocks of inputs searched by 2 worker processes: same kinds, members, exponents and orbits as in-process."""
+    W, c = walled_oscillator(1.0)
+    W_in = np.stack([c, np.zeros_like(c)], 1)
+    W_in[:2, 1] = 1.0  # input 1 shifts the oscillator's centre: quasi-periodic curves, cycles, fixed points
+    dyn = RNNDynamics(W, W_in)
+    X = np.stack([np.ones(5), np.linspace(-0.5, 4.0, 5)], 1)
+    serial = find_attractors(dyn, X, n_init=6, seed=3, init_scale=0.3, block_size=2)
+    pooled = find_attractors(dyn, X, n_init=6, seed=3, init_scale=0.3, block_size=2, n_jobs=2)
+    assert len({a.kind for r in serial for a in r}) >= 2
+    for s_atts, p_atts in zip(serial, pooled):
+        assert [(a.kind, a.period, a.members.tolist()) for a in s_atts] == [
+            (a.kind, a.period, a.members.tolist()) for a in p_atts]
+        for a, b in zip(s_atts, p_atts):
+            np.testing.assert_array_equal(a.orbit, b.orbit)
+            np.testing.assert_array_equal(a.lyapunov, b.lyapunov)
+
+
 def test_thresholds_are_the_arguments():
     tent_dyn = dyn_of(*tent(1.9))
     h0 = np.array([[0.3, 0.0]])
