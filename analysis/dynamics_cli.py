@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import time
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 import numpy as np
+
+from analysis.outputs import write_rows
 
 
 def _common(p: argparse.ArgumentParser, grid: int, n_init: int, observed: int, trials: int) -> None:
@@ -87,16 +88,6 @@ def add_analyze_commands(asub: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- dynamics
-def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    fields: list[str] = []
-    for r in rows:
-        fields += [k for k in r if k not in fields]
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=fields or ["empty"])
-        w.writeheader()
-        w.writerows(rows)
-
-
 def _basin_rows(dmap: Any) -> list[dict[str, Any]]:
     b = dmap.basins
     labels = dmap.labels()
@@ -185,9 +176,9 @@ def analyze_dynamics(model_path: Any, args: argparse.Namespace) -> dict[str, Any
                       for stage in ("delay", "decision")},
         timings_s=timings,
     )
-    _write_csv(out / "attractors.csv", [r for m in maps.values() for r in m.rows()])
-    _write_csv(out / "basins.csv", _basin_rows(maps["delay"]) + _basin_rows(maps["decision"]))
-    _write_csv(out / "fixed_points.csv", fp_rows)
+    write_rows(out / "attractors.csv", [r for m in maps.values() for r in m.rows()])
+    write_rows(out / "basins.csv", _basin_rows(maps["delay"]) + _basin_rows(maps["decision"]))
+    write_rows(out / "fixed_points.csv", fp_rows)
     if not args.no_figures:
         t0 = time.perf_counter()
         write_figures(out, maps, run)

@@ -1249,19 +1249,14 @@ class Tracking(tuple):
         Returns:
             The JSON path.
         """
-        import csv
+        from .outputs import write_rows
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         path = out / "track.json"
         path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        cols: list[str] = []
-        for r in self.rows:
-            cols += [k for k, v in r.items() if k not in cols and not isinstance(v, (dict, list, tuple))]
-        with open(out / "track.csv", "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=cols or ["empty"], extrasaction="ignore")
-            w.writeheader()
-            w.writerows([{k: _json_safe(r.get(k)) for k in cols} for r in self.rows])
+        write_rows(out / "track.csv", [{k: _json_safe(v) for k, v in r.items() if not isinstance(v, (dict, list, tuple))}
+                                       for r in self.rows])
         if save_maps:
             for r, m in zip(self.rows, self.maps):
                 m.save(out / "maps" / str(r["checkpoint"]))

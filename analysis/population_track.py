@@ -16,7 +16,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +23,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from .outputs import write_rows
 
 GROUPS = ("G+", "G-", "Ga", "Gs")
 
@@ -57,13 +58,7 @@ class PopulationTracking:
             row.update({f"size_{g}": n for g, n in r["sizes"].items()})
             row.update({f"jaccard_{g}": v for g, v in (r.get("jaccard") or {}).items()})
             flat.append(row)
-        columns: list[str] = []
-        for row in flat:
-            columns += [k for k in row if k not in columns]
-        with open(out / "population_track.csv", "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns)
-            writer.writeheader()
-            writer.writerows(flat)
+        write_rows(out / "population_track.csv", flat)
 
 
 def track_populations(

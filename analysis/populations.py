@@ -56,6 +56,7 @@ __all__ = [
     "rollout_signatures",
     "delay_end_signatures",
     "network_signatures",
+    "end_of_stimulus_states",
     "signature_groups",
 ]
 
@@ -683,6 +684,15 @@ def delay_end_signatures(
 DECISION_SOURCES = ("auto", "attractors", "delay_end")
 
 
+def end_of_stimulus_states(hidden: np.ndarray, trials: Any, n: int = 200) -> np.ndarray:
+    """``(min(N, n), H)``: the hidden state at the last stimulus step of each of the first ``n`` trials (the starts
+    of the decision-attractor search)."""
+    from dm_envs.config import DELAY
+
+    rows = np.arange(min(len(trials), n))
+    return hidden[rows, trials.onset[rows, DELAY] - 1]
+
+
 def network_signatures(
     weights: Any,
     config: Any,
@@ -719,15 +729,12 @@ def network_signatures(
     Returns:
         ``(signatures, source)`` with ``source`` ``"attractors"`` or ``"delay_end"``.
     """
-    from dm_envs.config import DELAY
-
     from .robustness import NetworkWeights
 
     if decision not in DECISION_SOURCES:
         raise ValueError(f"decision must be one of {DECISION_SOURCES}, got {decision!r}")
     w = NetworkWeights.from_any(weights)
-    rows = np.arange(min(len(trials), n_starts))
-    starts = hidden[rows, trials.onset[rows, DELAY] - 1]  # last stimulus step
+    starts = end_of_stimulus_states(hidden, trials, n_starts)
     with np.errstate(over="ignore", invalid="ignore"):
         sig = rollout_signatures(w.W_rec, w.W_in, w.W_out, config, starts, b_rec=w.b_rec, b_out=w.b_out)
     names = ["FP+", "FP-"] if config.n_choices == 2 else [f"FP{j + 1}" for j in range(config.n_choices)]

@@ -190,13 +190,14 @@ def run_population_analysis(
         ['crystallization', 'dimensionality', 'forward']
     """
     from dm_envs import sample_trials, score_actions
-    from dm_envs.config import DELAY, STIMULUS
+    from dm_envs.config import STIMULUS
 
     from .connectivity import community_alignment, functional_connectivity, graph_statistics, structural_blocks
     from .crystallization import decision_crystallization
     from .dimensionality import pca_variance
     from .information import population_information, selectivity, task_variables
-    from .populations import activity_vector, assign_populations, network_signatures, readout_symmetry
+    from .populations import (activity_vector, assign_populations, end_of_stimulus_states, network_signatures,
+                              readout_symmetry)
     from .robustness import DEFAULT_KS, NetworkWeights, ablation_curve, kick_robustness, noise_robustness, rnn_forward
 
     unknown = sorted(set(skip) - set(STEPS))
@@ -216,14 +217,12 @@ def run_population_analysis(
         with _timed(t, "populations"):
             plus = minus = None
             if attractors is None:
-                end_stim = trials.onset[:, DELAY] - 1  # last stimulus step
-                rows = np.arange(min(len(trials), 200))
-                starts = hidden[rows, end_stim[rows]]
                 if attractor_source == "rollout":
                     attractors, rep.decision_source = network_signatures(w, config, trials, hidden, scores.choice,
                                                                          decision=decision_states)
                 elif attractor_source == "analysis":
-                    attractors, plus, minus = _attractor_analysis(w, config, starts, seed)
+                    attractors, plus, minus = _attractor_analysis(w, config, end_of_stimulus_states(hidden, trials),
+                                                                  seed)
                 else:
                     raise ValueError(f"attractor_source must be 'rollout' or 'analysis', got {attractor_source!r}")
             rep.attractors = {k: activity_vector(v) for k, v in attractors.items()}

@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..outputs import json_default, write_json
 from .spec import Cell, ExperimentSpec
 
 EVAL_TRIALS = 4000
@@ -49,18 +50,8 @@ def _cached(path: Path, compute: Callable[[], dict]) -> dict:
     if path.exists():
         return json.loads(path.read_text())
     value = compute()
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(value, indent=1, default=_jsonable))
-    os.replace(tmp, path)
+    write_json(path, value, indent=1)
     return value
-
-
-def _jsonable(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        return obj.item()
-    return str(obj)
 
 
 def _train(spec: ExperimentSpec, cell: Cell, run_dir: Path) -> dict:
@@ -194,7 +185,7 @@ def _populations(model_path: Path, folder: Path, opts: dict, seed: int) -> dict:
                                   seed=seed, n_shuffles=opts["n_shuffles"], skip=["connectivity"],
                                   decision_states=opts["decision_states"])
     summary = rep.summary()
-    (folder / "population_summary.json").write_text(json.dumps(summary, indent=1, default=_jsonable))
+    (folder / "population_summary.json").write_text(json.dumps(summary, indent=1, default=json_default))
     return _population_schema(summary)
 
 

@@ -71,6 +71,21 @@ def _figure_to_png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
+def _finish_plot(fig: Any, ax: Any, drawn: bool, xlabel: str, ylabel: str, title: str,
+                 legend_size: int = 8) -> Optional[bytes]:
+    """Label a one-axes figure and render it; ``None`` (figure closed) when nothing was drawn."""
+    if not drawn:
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        return None
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(fontsize=legend_size)
+    return _figure_to_png(fig)
+
+
 def _fig_qp_by_coherence(d: _Data) -> Optional[bytes]:
     import matplotlib.pyplot as plt
 
@@ -87,14 +102,8 @@ def _fig_qp_by_coherence(d: _Data) -> Optional[bytes]:
             ax.plot(cohs, mean, "o-", color=RULE_COLOURS[rule], alpha=0.4 + 0.6 * (delta / max(d.spec.deltas)),
                     label=f"{rule.upper()} delta={delta:g} (n={len(curves)})")
             any_data = True
-    if not any_data:
-        plt.close(fig)
-        return None
-    ax.set_xlabel("|relevant coherence|")
-    ax.set_ylabel("fraction quasi-periodic")
-    ax.set_title("Quasi-periodic attractors across the stimulus space")
-    ax.legend(fontsize=7)
-    return _figure_to_png(fig)
+    return _finish_plot(fig, ax, any_data, "|relevant coherence|", "fraction quasi-periodic",
+                        "Quasi-periodic attractors across the stimulus space", legend_size=7)
 
 
 def _key(c: float) -> str:
@@ -148,14 +157,7 @@ def _fig_curves(d: _Data, path: str, xlabel: str, ylabel: str, title: str) -> Op
         if len(curves) > 1:
             ax.fill_between(xs, np.nanmin(ys, 0), np.nanmax(ys, 0), color=RULE_COLOURS[rule], alpha=0.15)
         drawn = True
-    if not drawn:
-        plt.close(fig)
-        return None
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
-    return _figure_to_png(fig)
+    return _finish_plot(fig, ax, drawn, xlabel, ylabel, title)
 
 
 def _fig_sculpting(d: _Data) -> Optional[bytes]:
@@ -194,14 +196,8 @@ def _fig_qp_vs_performance(d: _Data) -> Optional[bytes]:
         if ok.any():
             ax.plot(qp[ok], perf[ok], "o", label=f"level {level}")
             drawn = True
-    if not drawn:
-        plt.close(fig)
-        return None
-    ax.set_xlabel("fraction quasi-periodic (RL network)")
-    ax.set_ylabel("accuracy at the lowest coherence")
-    ax.set_title("Quasi-periodicity and performance")
-    ax.legend(fontsize=8)
-    return _figure_to_png(fig)
+    return _finish_plot(fig, ax, drawn, "fraction quasi-periodic (RL network)", "accuracy at the lowest coherence",
+                        "Quasi-periodicity and performance")
 
 
 def _fig_attractor_maps(d: _Data) -> Optional[bytes]:

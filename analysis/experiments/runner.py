@@ -16,7 +16,6 @@ next run (the trainers' ``resume``); a failed cell is recorded with its error an
 from __future__ import annotations
 
 import concurrent.futures as cf
-import csv
 import json
 import multiprocessing as mp
 import os
@@ -31,6 +30,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from tqdm.auto import tqdm
 
+from ..outputs import write_json, write_rows
 from .spec import Cell, ExperimentSpec
 
 CellFn = Callable[[dict, dict, str], dict]
@@ -42,21 +42,6 @@ BACKENDS = ("local", "serial", "ray")
 def cell_dir(out_dir: Path, cell: Cell) -> Path:
     """The folder of one cell."""
     return Path(out_dir) / "cells" / cell.cell_id
-
-
-def _write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (a reader never sees half a file)."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default))
-    os.replace(tmp, path)
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "item"):
-        return obj.item()
-    return str(obj)
 
 
 def _worker_init() -> None:
@@ -96,11 +81,11 @@ def execute_cell(cell_fn: CellFn, spec: dict, cell: dict, out_dir: str, in_worke
             "traceback": traceback.format_exc(),
             "wall_time_s": time.time() - t0,
         }
-        _write_json(folder / "error.json", record)
+        write_json(folder / "error.json", record)
         return record
     record = {"cell": cell, "status": "done", "wall_time_s": time.time() - t0, **result}
     (folder / "error.json").unlink(missing_ok=True)
-    _write_json(folder / "result.json", record)
+    write_json(folder / "result.json", record)
     return record
 
 
@@ -116,7 +101,7 @@ def _check_spec(spec: ExperimentSpec, out_dir: Path) -> None:
             changed = sorted(k for k in set(old) | set(spec.to_dict()) if old.get(k) != spec.to_dict().get(k))
             tqdm.write(f"note: the spec in {out_dir} changed ({', '.join(changed)}); finished cells are kept")
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_json(path, spec.to_dict())
+    write_json(path, spec.to_dict())
 
 
 def run_experiment(
@@ -259,18 +244,11 @@ def build_index(spec: ExperimentSpec, out_dir: str | Path) -> list[dict]:
     """Write ``index.json`` (full records) and ``index.csv`` (flat scalar columns, one row per network)."""
     out = Path(out_dir)
     records = load_records(spec, out)
-    _write_json(out / "index.json", records)
+    write_json(out / "index.json", records)
     flat = []
     for r in records:
         row: dict[str, Any] = {"cell_id": Cell(**r["cell"]).cell_id}
         _flatten("", {k: v for k, v in r.items() if k != "traceback"}, row)
         flat.append(row)
-    columns: list[str] = []
-    for row in flat:
-        columns += [k for k in row if k not in columns]
-    with open(out / "index.csv.tmp", "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(flat)
-    os.replace(out / "index.csv.tmp", out / "index.csv")
+    write_rows(out / "index.csv", flat)
     return records

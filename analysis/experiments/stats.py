@@ -96,6 +96,26 @@ def _decide(lo: float, hi: float, p: float, larger: bool, alpha: float, equivale
     return INCONCLUSIVE
 
 
+def _mean_difference(
+    claim: str, a: Sequence[float], b: Sequence[float], test: str, names: tuple[str, str], min_n: int, seed: int
+) -> tuple[Verdict, np.ndarray, np.ndarray, bool]:
+    """The start of a two-group verdict: an inconclusive :class:`Verdict` with the difference of means and its
+    bootstrap CI, the cleaned groups, and whether the test can go on (``False``, the reason in ``note``, when a group
+    is empty or has fewer than ``min_n`` networks)."""
+    a, b = _clean(a), _clean(b)
+    v = Verdict(claim, INCONCLUSIVE, test=test, n={names[0]: len(a), names[1]: len(b)},
+                effect_name=f"mean({names[0]}) - mean({names[1]})")
+    if len(a) == 0 or len(b) == 0:
+        v.note = "no data"
+        return v, a, b, False
+    v.effect = float(a.mean() - b.mean())
+    if min(len(a), len(b)) < min_n:
+        v.note = f"fewer than {min_n} networks in a group"
+        return v, a, b, False
+    v.ci = bootstrap_ci(lambda x, y: np.mean(x) - np.mean(y), [a, b], seed=seed)
+    return v, a, b, True
+
+
 def compare_groups(
     claim: str,
     a: Sequence[float],
@@ -109,18 +129,9 @@ def compare_groups(
     seed: int = 0,
 ) -> Verdict:
     """Verdict on "group ``a`` is larger (``larger=True``) or smaller than group ``b``"."""
-    a, b = _clean(a), _clean(b)
-    n = {names[0]: len(a), names[1]: len(b)}
-    v = Verdict(claim, INCONCLUSIVE, test="Mann-Whitney U (one-sided)", n=n,
-                effect_name=f"mean({names[0]}) - mean({names[1]})")
-    if len(a) == 0 or len(b) == 0:
-        v.note = "no data"
+    v, a, b, ready = _mean_difference(claim, a, b, "Mann-Whitney U (one-sided)", names, min_n, seed)
+    if not ready:
         return v
-    v.effect = float(a.mean() - b.mean())
-    if min(len(a), len(b)) < min_n:
-        v.note = f"fewer than {min_n} networks in a group"
-        return v
-    v.ci = bootstrap_ci(lambda x, y: np.mean(x) - np.mean(y), [a, b], seed=seed)
     if np.ptp(np.r_[a, b]) == 0:
         v.p_value = 1.0
     else:
@@ -141,17 +152,9 @@ def equivalence(
     seed: int = 0,
 ) -> Verdict:
     """Verdict on "groups ``a`` and ``b`` have the same mean, within ``+-margin``" (two one-sided CI check)."""
-    a, b = _clean(a), _clean(b)
-    v = Verdict(claim, INCONCLUSIVE, test=f"bootstrap CI within +-{margin:g}", n={names[0]: len(a), names[1]: len(b)},
-                effect_name=f"mean({names[0]}) - mean({names[1]})")
-    if len(a) == 0 or len(b) == 0:
-        v.note = "no data"
+    v, a, b, ready = _mean_difference(claim, a, b, f"bootstrap CI within +-{margin:g}", names, min_n, seed)
+    if not ready:
         return v
-    v.effect = float(a.mean() - b.mean())
-    if min(len(a), len(b)) < min_n:
-        v.note = f"fewer than {min_n} networks in a group"
-        return v
-    v.ci = bootstrap_ci(lambda x, y: np.mean(x) - np.mean(y), [a, b], seed=seed)
     lo, hi = v.ci
     if -margin < lo and hi < margin:
         v.verdict = REPRODUCED
