@@ -4,7 +4,8 @@
   alias ``RNNPPO("MlpRnnPolicy", ...)``.
 * :func:`train_rl`, :func:`train_sl` - the matched trainers (PPO; Adam + cross-entropy) that write run folders.
 * :class:`Evaluator`, :class:`StoppingRule`, :func:`evaluate_policy` - the evaluator and stopping rule they share.
-* :func:`rnn_weights`, :func:`load_model`, :func:`load_metadata`, :func:`run_policy` - read saved policies.
+* :func:`load_model`, :func:`load_metadata`, :func:`run_policy` - read saved policies (their arrays:
+  ``analysis.network.Network.load``).
 
 Public names are imported on first access, so ``import agents`` (and ``dmd --help``) does not load torch.
 
@@ -29,12 +30,11 @@ _EXPORTS: dict[str, str] = {
     "ReLURNN": "agents.policy",
     "ModelLoadError": "agents.io",
     "PolicyRun": "agents.io",
-    "RNNWeights": "agents.io",
     "actor_forward": "agents.io",
     "load_metadata": "agents.io",
     "load_model": "agents.io",
-    "rnn_weights": "agents.io",
     "run_policy": "agents.io",
+    "policy_of": "agents.io",
     "task_config_of": "agents.io",
     "Evaluation": "agents.evaluation",
     "Evaluator": "agents.evaluation",

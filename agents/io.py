@@ -1,4 +1,7 @@
-"""Reading trained policies: loading saved models safely, their weights as arrays, and running them on trials."""
+"""Reading trained policies: loading saved models safely, their metadata, and running them on trials in torch.
+
+(The network as numpy arrays is :class:`analysis.network.Network`.)
+"""
 
 from __future__ import annotations
 
@@ -24,58 +27,16 @@ class ModelLoadError(ValueError):
     """A file that is not a readable model of this project (missing, corrupt, or a foreign policy)."""
 
 
-@dataclass
-class RNNWeights:
-    """The network's parameters as float64 arrays (``H`` units, ``D`` inputs, ``A`` actions).
+def policy_of(obj: Any) -> RNNPolicy:
+    """The :class:`~agents.RNNPolicy` of a model (or the policy itself).
 
-    The recurrent map is ``h -> relu(W_rec h + W_in x + b_rec)``; action logits are ``W_out h + b_out``; the value
-    is ``w_value . h + b_value``.
+    Raises:
+        ModelLoadError: ``obj`` holds another kind of policy.
     """
-
-    W_rec: np.ndarray  # (H, H)
-    W_in: np.ndarray  # (H, D)
-    b_rec: np.ndarray  # (H,) zeros for the bias-free network
-    W_out: np.ndarray  # (A, H)
-    b_out: np.ndarray  # (A,)
-    w_value: np.ndarray  # (H,)
-    b_value: float
-
-    @property
-    def hidden_size(self) -> int:
-        return int(self.W_rec.shape[0])
-
-
-def _policy_of(obj: Any) -> RNNPolicy:
     policy = getattr(obj, "policy", obj)
     if not isinstance(policy, RNNPolicy):
         raise ModelLoadError(f"expected an agents.RNNPolicy (or a model holding one), got {type(policy).__name__}")
     return policy
-
-
-def rnn_weights(policy_or_model: Any) -> RNNWeights:
-    """The actor's recurrent core and heads as float64 numpy arrays.
-
-    Example:
-        >>> w = rnn_weights(model)          # doctest: +SKIP
-        >>> w.W_rec.shape
-        (250, 250)
-    """
-    policy = _policy_of(policy_or_model)
-    rnn = policy.lstm_actor
-    as_np = lambda t: t.detach().cpu().double().numpy().copy()  # noqa: E731
-    H = rnn.hidden_size
-    b_rec = as_np(rnn.bias_ih_l0 + rnn.bias_hh_l0) if rnn.bias else np.zeros(H)
-    head = policy.action_net
-    b_out = as_np(head.bias) if head.bias is not None else np.zeros(head.out_features)
-    return RNNWeights(
-        W_rec=as_np(rnn.weight_hh_l0),
-        W_in=as_np(rnn.weight_ih_l0),
-        b_rec=b_rec,
-        W_out=as_np(head.weight),
-        b_out=b_out,
-        w_value=as_np(policy.value_net.weight)[0],
-        b_value=float(policy.value_net.bias.detach().cpu()[0]),
-    )
 
 
 def load_model(path: PathLike, device: str = "cpu") -> RecurrentPPO:
@@ -100,7 +61,7 @@ def load_model(path: PathLike, device: str = "cpu") -> RecurrentPPO:
         model = RecurrentPPO.load(path, device=device)
     except Exception as err:  # SB3 raises a variety of errors on bad archives
         raise ModelLoadError(f"could not load {path} as a RecurrentPPO model: {type(err).__name__}: {err}") from err
-    _policy_of(model)
+    policy_of(model)
     return model
 
 
@@ -160,7 +121,7 @@ def actor_forward(policy_or_model: Any, obs: th.Tensor) -> tuple[th.Tensor, th.T
     Returns:
         ``(hidden (T, B, H), logits (T, B, A))`` (with gradients unless called under ``torch.no_grad``).
     """
-    policy = _policy_of(policy_or_model)
+    policy = policy_of(policy_or_model)
     T, B = obs.shape[:2]
     feats = policy.extract_features(obs.reshape(T * B, -1), policy.pi_features_extractor)
     hidden, _ = policy.lstm_actor(feats.reshape(T, B, -1))
@@ -180,7 +141,7 @@ def run_policy(policy_or_model: Any, trials: TrialBatch, batch_size: int = 1024)
         trials: The trials.
         batch_size: Trials per batched pass (about a thousand keeps the recurrent matmuls in cache).
     """
-    policy = _policy_of(policy_or_model)
+    policy = policy_of(policy_or_model)
     obs_tm = th.as_tensor(trials.obs.transpose(1, 0, 2), device=policy.device)  # (T, N, D)
     hs, ls = [], []
     for start in range(0, obs_tm.shape[1], batch_size):
@@ -209,10 +170,9 @@ __all__ = [
     "ModelLoadError",
     "actor_forward",
     "PolicyRun",
-    "RNNWeights",
+    "policy_of",
     "load_metadata",
     "load_model",
-    "rnn_weights",
     "run_policy",
     "task_config_of",
 ]

@@ -30,6 +30,8 @@ import numpy as np
 
 from dm_envs import TaskConfig, make_config
 
+from .files import json_safe, read_json, write_json
+
 PathLike = Union[str, os.PathLike]
 
 FINAL_MODEL = "final_model.zip"
@@ -79,6 +81,23 @@ class TrainResult:
         """Accuracy of the last evaluation."""
         curve = self.metadata["accuracy_curve"]
         return float(curve[-1]["accuracy"]) if curve else float("nan")
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A saved network of a run folder.
+
+    Attributes:
+        path: The zip.
+        name: Its file stem (``step_500000``, ``acc_090``, ``final_model``, ...).
+        env_steps: Env steps at which it was saved (from the model's metadata).
+        aliases: Stems of other zips saved at the same env steps (the same network).
+    """
+
+    path: Path
+    name: str
+    env_steps: int
+    aliases: tuple[str, ...] = ()
 
 
 class RunDir:
@@ -133,26 +152,68 @@ class RunDir:
             if d.exists():
                 shutil.rmtree(d)
 
-    def newest_checkpoint(self) -> Optional[Path]:
-        """The saved model with the most env steps among ``checkpoints/*.zip`` and ``final_model.zip`` (None if none).
+    def saved(self) -> list[tuple[int, Path]]:
+        """``(env steps, path)`` of every readable saved model (``checkpoints/*.zip`` and ``final_model.zip``).
 
-        Files that cannot be read (e.g. a zip cut short by a crash) are skipped.
+        Only each zip's metadata is read (no weights). Files that cannot be read (e.g. a zip cut short by a crash)
+        are skipped.
         """
         from .io import ModelLoadError, load_metadata
 
-        best: Optional[tuple[int, float, Path]] = None
+        out = []
         candidates = sorted(self.checkpoints.glob("*.zip")) + ([self.final_model] if self.final_model.exists() else [])
         for path in candidates:
             if path.name.endswith(".tmp.zip"):
                 continue
             try:
-                steps = int(load_metadata(path)["env_steps"])
+                out.append((int(load_metadata(path)["env_steps"]), path))
             except (ModelLoadError, KeyError, ValueError, TypeError, OSError):
                 continue
-            key = (steps, path.stat().st_mtime, path)
-            if best is None or key[:2] > best[:2]:
-                best = key
-        return None if best is None else best[2]
+        return out
+
+    def newest_checkpoint(self) -> Optional[Path]:
+        """The saved model with the most env steps (the latest written among equals), or None if there is none."""
+        saved = self.saved()
+        if not saved:
+            return None
+        return max(saved, key=lambda sp: (sp[0], sp[1].stat().st_mtime))[1]
+
+    def models(self) -> list["Checkpoint"]:
+        """The distinct networks of the run, ordered by env steps.
+
+        Zips saved at the same env steps are one network (e.g. ``acc_target`` and ``final_model``): the first of
+        ``final_model``, ``acc_target``, ``step_*``, ``acc_*`` names it, the others are its ``aliases``.
+
+        Raises:
+            FileNotFoundError: the folder holds no readable model.
+
+        Example:
+            >>> [c.name for c in RunDir("runs/sl").models()]     # doctest: +SKIP
+            ['step_0', 'acc_050', 'step_501556', 'acc_070', 'acc_090', 'final_model']
+        """
+        by_steps: dict[int, list[Path]] = {}
+        for steps, path in self.saved():
+            by_steps.setdefault(steps, []).append(path)
+        if not by_steps:
+            raise FileNotFoundError(f"no readable model in {self.root} (expected checkpoints/*.zip or final_model.zip)")
+        rank = lambda f: (0 if f.stem == "final_model" else 1 if f.stem == "acc_target" else  # noqa: E731
+                          2 if f.stem.startswith("step_") else 3, f.stem)
+        out = []
+        for steps in sorted(by_steps):
+            fs = sorted(by_steps[steps], key=rank)
+            out.append(Checkpoint(fs[0], fs[0].stem, steps, tuple(f.stem for f in fs[1:])))
+        return out
+
+    def trained_model(self) -> Path:
+        """The run's final model; a run that ended without one (a collapsed policy) gives its last checkpoint."""
+        return self.final_model if self.final_model.exists() else self.models()[-1].path
+
+    def accuracy_curve(self) -> dict[int, float]:
+        """``{env steps: accuracy}`` of the run's evaluations (``metadata.json``; empty when it is missing)."""
+        if not self.metadata.exists():
+            return {}
+        curve = self.read_metadata().get("accuracy_curve") or []
+        return {int(c["env_steps"]): float(c["accuracy"]) for c in curve if c.get("accuracy") is not None}
 
     def write_metadata(self, metadata: dict[str, Any]) -> None:
         """Write ``metadata.json`` atomically (a crash never leaves half a file)."""
@@ -160,8 +221,7 @@ class RunDir:
 
     def read_metadata(self) -> dict[str, Any]:
         """Read ``metadata.json``."""
-        with open(self.metadata) as f:
-            return json.load(f)
+        return read_json(self.metadata)
 
     def relative(self, path: Path) -> str:
         """``path`` relative to the run folder (as recorded in the metadata)."""
@@ -169,29 +229,6 @@ class RunDir:
             return str(Path(path).relative_to(self.root))
         except ValueError:
             return str(path)
-
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (through a temporary file and a rename); NaN and infinities become null."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(json_safe(data), f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
-def json_safe(x: Any) -> Any:
-    """``x`` with numpy scalars turned into Python numbers and NaN/inf into None (strict JSON)."""
-    if isinstance(x, dict):
-        return {str(k): json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [json_safe(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def save_model(model: Any, path: Path, metadata: dict[str, Any]) -> Path:
@@ -440,6 +477,7 @@ def summary_line(meta: dict[str, Any], root: PathLike) -> str:
 
 __all__ = [
     "CROSSING_LEVELS",
+    "Checkpoint",
     "RunDir",
     "RunStart",
     "TrainResult",
@@ -456,5 +494,4 @@ __all__ = [
     "stream_seed",
     "summary_line",
     "task_config",
-    "write_json",
 ]

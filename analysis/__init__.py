@@ -1,12 +1,22 @@
 """analysis: measure the dynamics that RL- and SL-trained RNN policies discovered.
 
-Everything reads saved policies (RL or SL alike) or plain weight arrays. Public names are imported lazily, so
-``import analysis`` stays light; see ``docs/DESIGN.md`` for the module map.
+Layers, bottom to top (``docs/DESIGN.md`` draws them):
+
+* :mod:`analysis.network` - :class:`Network`, the one network type every analysis takes (arrays, task, provenance,
+  its map and its forward pass over trials), loaded from any saved model;
+* :mod:`analysis.dynamics` - fixed points, attractors, attractor maps over the stimulus space, tracking over
+  training, figures;
+* :mod:`analysis.populations` - functional populations and balance, information, connectivity, crystallization,
+  dimensionality, robustness, figures;
+* :mod:`analysis.experiments` - paired RL/SL ensembles, their statistics and the comparison report;
+* :mod:`analysis.cli` - the ``dmd`` command line (no library code).
+
+Public names are imported lazily, so ``import analysis`` stays light.
 
 Example:
     >>> import analysis
-    >>> dyn = analysis.RNNDynamics(W_rec, W_in)            # doctest: +SKIP
-    >>> attractors = analysis.find_attractors(dyn, x)      # doctest: +SKIP
+    >>> net = analysis.Network.load("runs/rl/final_model.zip")       # doctest: +SKIP
+    >>> amap = analysis.attractor_map(net, grid=11)                   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -16,78 +26,75 @@ from typing import Any
 
 # public name -> module that defines it (imported on first access)
 _EXPORTS: dict[str, str] = {
-    # --- dynamics (issue: analysis I)
-    "RNNDynamics": "analysis.dynamics",
-    "load_dynamics": "analysis.dynamics",
-    "rollout": "analysis.dynamics",
-    "Rollout": "analysis.dynamics",
-    "fixed_points": "analysis.fixed_points",
-    "FixedPoint": "analysis.fixed_points",
-    "find_attractors": "analysis.attractors",
-    "Attractor": "analysis.attractors",
-    "lyapunov_exponents": "analysis.attractors",
-    "attractor_map": "analysis.maps",
-    "AttractorMap": "analysis.maps",
-    "track": "analysis.maps",
-    "Tracking": "analysis.maps",
-    "Checkpoint": "analysis.maps",
-    "list_checkpoints": "analysis.maps",
-    "DecisionBasins": "analysis.maps",
-    "StimulusGrid": "analysis.maps",
-    "stimulus_grid": "analysis.maps",
-    "rollout_dynamics": "analysis.maps",
-    "choice_readout": "analysis.maps",
-    "attractor_label": "analysis.maps",
-    "fixed_point_exponents": "analysis.maps",
-    "plot_attractor_map": "analysis.figures_dynamics",
-    "plot_lyapunov": "analysis.figures_dynamics",
-    "plot_qp_by_coherence": "analysis.figures_dynamics",
-    "plot_trajectories_pca": "analysis.figures_dynamics",
-    "plot_decision_basins": "analysis.figures_dynamics",
-    "plot_qp_track": "analysis.figures_dynamics",
-    # --- populations, information, robustness (issue: analysis II)
-    "mutual_information": "analysis.information",
-    "selectivity": "analysis.information",
-    "Selectivity": "analysis.information",
-    "task_variables": "analysis.information",
-    "copnorm": "analysis.information",
-    "holm": "analysis.information",
-    "mi_shift_null": "analysis.information",
-    "shift_pvalues": "analysis.information",
-    "population_information": "analysis.information",
-    "assign_populations": "analysis.populations",
-    "Populations": "analysis.populations",
-    "balance_index": "analysis.populations",
-    "readout_symmetry": "analysis.populations",
-    "membership_jaccard": "analysis.populations",
-    "ensemble_summary": "analysis.populations",
-    "population_metrics": "analysis.populations",
-    "rollout_signatures": "analysis.populations",
-    "network_signatures": "analysis.populations",
-    "delay_end_signatures": "analysis.populations",
-    "end_of_stimulus_states": "analysis.populations",
-    "label_attractors": "analysis.populations",
-    "functional_connectivity": "analysis.connectivity",
-    "FunctionalConnectivity": "analysis.connectivity",
-    "graph_statistics": "analysis.connectivity",
-    "community_alignment": "analysis.connectivity",
-    "adjusted_rand_index": "analysis.connectivity",
-    "normalized_mutual_information": "analysis.connectivity",
-    "structural_blocks": "analysis.connectivity",
-    "decision_crystallization": "analysis.crystallization",
-    "Crystallization": "analysis.crystallization",
-    "readout_commitment": "analysis.crystallization",
-    "decoder_accuracy": "analysis.crystallization",
-    "training_crystallization": "analysis.crystallization",
-    "participation_ratio": "analysis.dimensionality",
-    "pca_variance": "analysis.dimensionality",
-    "PCA": "analysis.dimensionality",
-    "NetworkWeights": "analysis.robustness",
-    "rnn_forward": "analysis.robustness",
-    "noise_robustness": "analysis.robustness",
-    "kick_robustness": "analysis.robustness",
-    "ablation_curve": "analysis.robustness",
-    "run_population_analysis": "analysis.populations_cli",
+    # --- the network
+    "Network": "analysis.network",
+    "Rollout": "analysis.network",
+    "rollout": "analysis.network",
+    # --- dynamics
+    "fixed_points": "analysis.dynamics.fixed_point",
+    "FixedPoint": "analysis.dynamics.fixed_point",
+    "find_attractors": "analysis.dynamics.attractors",
+    "Attractor": "analysis.dynamics.attractors",
+    "lyapunov_exponents": "analysis.dynamics.attractors",
+    "StimulusGrid": "analysis.dynamics.grid",
+    "stimulus_grid": "analysis.dynamics.grid",
+    "attractor_map": "analysis.dynamics.maps",
+    "AttractorMap": "analysis.dynamics.maps",
+    "DecisionBasins": "analysis.dynamics.maps",
+    "choice_readout": "analysis.dynamics.maps",
+    "attractor_label": "analysis.dynamics.maps",
+    "fixed_point_exponents": "analysis.dynamics.maps",
+    "track": "analysis.dynamics.tracking",
+    "Tracking": "analysis.dynamics.tracking",
+    "run_dynamics_analysis": "analysis.dynamics.pipeline",
+    "plot_attractor_map": "analysis.dynamics.figures",
+    "plot_lyapunov": "analysis.dynamics.figures",
+    "plot_qp_by_coherence": "analysis.dynamics.figures",
+    "plot_trajectories_pca": "analysis.dynamics.figures",
+    "plot_decision_basins": "analysis.dynamics.figures",
+    "plot_qp_track": "analysis.dynamics.figures",
+    # --- populations, information, robustness
+    "mutual_information": "analysis.populations.information",
+    "selectivity": "analysis.populations.information",
+    "Selectivity": "analysis.populations.information",
+    "task_variables": "analysis.populations.information",
+    "copnorm": "analysis.populations.information",
+    "holm": "analysis.populations.information",
+    "mi_shift_null": "analysis.populations.information",
+    "shift_pvalues": "analysis.populations.information",
+    "population_information": "analysis.populations.information",
+    "assign_populations": "analysis.populations.groups",
+    "Populations": "analysis.populations.groups",
+    "balance_index": "analysis.populations.groups",
+    "readout_symmetry": "analysis.populations.groups",
+    "membership_jaccard": "analysis.populations.groups",
+    "ensemble_summary": "analysis.populations.groups",
+    "population_metrics": "analysis.populations.groups",
+    "rollout_signatures": "analysis.populations.groups",
+    "network_signatures": "analysis.populations.groups",
+    "delay_end_signatures": "analysis.populations.groups",
+    "end_of_stimulus_states": "analysis.populations.groups",
+    "label_attractors": "analysis.populations.groups",
+    "functional_connectivity": "analysis.populations.connectivity",
+    "FunctionalConnectivity": "analysis.populations.connectivity",
+    "graph_statistics": "analysis.populations.connectivity",
+    "community_alignment": "analysis.populations.connectivity",
+    "adjusted_rand_index": "analysis.populations.connectivity",
+    "normalized_mutual_information": "analysis.populations.connectivity",
+    "structural_blocks": "analysis.populations.connectivity",
+    "decision_crystallization": "analysis.populations.crystallization",
+    "Crystallization": "analysis.populations.crystallization",
+    "readout_commitment": "analysis.populations.crystallization",
+    "decoder_accuracy": "analysis.populations.crystallization",
+    "training_crystallization": "analysis.populations.crystallization",
+    "participation_ratio": "analysis.populations.dimensionality",
+    "pca_variance": "analysis.populations.dimensionality",
+    "PCA": "analysis.populations.dimensionality",
+    "noise_robustness": "analysis.populations.robustness",
+    "kick_robustness": "analysis.populations.robustness",
+    "ablation_curve": "analysis.populations.robustness",
+    "track_populations": "analysis.populations.tracking",
+    "run_population_analysis": "analysis.populations.pipeline",
 }
 
 

@@ -32,7 +32,7 @@ Networks:
   ``c1 + c2``, driving a 240-unit random bulk (``delta = 0.08``). Low ``|c1 + c2|`` gives quasi-periodic attractors,
   larger ones mode-locked cycles, the largest fixed points: the expensive end (almost every input has a
   non-stationary attractor).
-* ``--model PATH``: a saved policy (``analysis.load_dynamics``).
+* ``--model PATH``: a saved policy (``analysis.Network.load``).
 """
 
 from __future__ import annotations
@@ -49,24 +49,24 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from analysis.attractors import _initial_states, find_attractors  # noqa: E402
-from analysis.dynamics import RNNDynamics  # noqa: E402
-from analysis.fixed_points import fixed_points  # noqa: E402
+from analysis.dynamics.attractors import _initial_states, find_attractors  # noqa: E402
+from analysis.network import Network  # noqa: E402
+from analysis.dynamics.fixed_point import fixed_points  # noqa: E402
 
 H = 250
 
 
 # ---------------------------------------------------------------------------------------------- networks
-def random_network(delta: float, D: int, seed: int = 0) -> RNNDynamics:
+def random_network(delta: float, D: int, seed: int = 0) -> Network:
     rng = np.random.default_rng(seed)
-    return RNNDynamics(rng.uniform(-delta, delta, (H, H)), rng.uniform(-delta, delta, (H, D)))
+    return Network(rng.uniform(-delta, delta, (H, H)), rng.uniform(-delta, delta, (H, D)))
 
 
 def _rot(th: float) -> np.ndarray:
     return np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
 
 
-def hybrid_network(D: int, seed: int = 0, delta: float = 0.08, beta: float = 1.5) -> RNNDynamics:
+def hybrid_network(D: int, seed: int = 0, delta: float = 0.08, beta: float = 1.5) -> Network:
     """The ``hybrid`` stand-in (see the module docstring); input channel 0 (fixation, 1 in the stimulus stage)
     carries the oscillator's constants and channels 1-4 the evidence ``(s1a - s1b) + (s2a - s2b) = c1 + c2``."""
     rng = np.random.default_rng(seed)
@@ -91,7 +91,7 @@ def hybrid_network(D: int, seed: int = 0, delta: float = 0.08, beta: float = 1.5
     W[n:, n:] = rng.uniform(-delta, delta, (H - n, H - n))
     W[n:, :n] = rng.uniform(-delta, delta, (H - n, n))
     W_in[n:] = rng.uniform(-delta, delta, (H - n, D))
-    return RNNDynamics(W, W_in)
+    return Network(W, W_in)
 
 
 def grid_inputs(cfg: Any, n_grid: int) -> np.ndarray:
@@ -106,7 +106,7 @@ def grid_inputs(cfg: Any, n_grid: int) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------- baseline
-def loop_one(dyn: RNNDynamics, x: np.ndarray, h0: np.ndarray, rng: np.random.Generator, kw: dict) -> str:
+def loop_one(dyn: Network, x: np.ndarray, h0: np.ndarray, rng: np.random.Generator, kw: dict) -> str:
     """One initial state, the straightforward way: the recipe step by step with mat-vec products."""
     W, c = dyn.W_rec, dyn.drive(x)
     h = h0.copy()
@@ -159,7 +159,7 @@ def _cpu() -> float:
     return time.process_time() + ch.ru_utime + ch.ru_stime
 
 
-def bench_map(dyn: RNNDynamics, X: np.ndarray, n_init: int, n_base: int, label: str, **kw: Any) -> dict:
+def bench_map(dyn: Network, X: np.ndarray, n_init: int, n_base: int, label: str, **kw: Any) -> dict:
     N = len(X)
     print(f"\n== {label}: {N} inputs x {n_init} initial states = {N * n_init} orbits, H = {dyn.hidden_size}"
           f"{'; ' + str(kw) if kw else ''}")
@@ -207,7 +207,7 @@ def bench_map(dyn: RNNDynamics, X: np.ndarray, n_init: int, n_base: int, label: 
 def bench_attractor_map(model: str, grid: int, n_init: int, kw: dict) -> None:
     """The same workload end to end through analysis.attractor_map (loading, bookkeeping, exponents of the fixed
     points included)."""
-    from analysis.maps import attractor_map
+    from analysis.dynamics.maps import attractor_map
 
     t0, c0 = time.perf_counter(), _cpu()
     amap = attractor_map(model, grid, "stimulus", n_init=n_init, seed=0, observed=False, progress=False, **kw)
@@ -219,7 +219,7 @@ def bench_attractor_map(model: str, grid: int, n_init: int, kw: dict) -> None:
           f"multistability {s['mean_multistability']:.2f}")
 
 
-def bench_fixed_points(dyn: RNNDynamics, X: np.ndarray, n_points: int, label: str) -> None:
+def bench_fixed_points(dyn: Network, X: np.ndarray, n_points: int, label: str) -> None:
     pick = np.linspace(0, len(X) - 1, n_points).astype(int)
     t_ex = t_gr = 0.0
     n_ex = n_gr = n_match = 0
@@ -272,11 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     import dm_envs
 
     cfg = dm_envs.make_config(complexity=3)
-    nets: list[tuple[str, RNNDynamics]] = []
+    nets: list[tuple[str, Network]] = []
     if args.model:
-        from analysis.dynamics import load_dynamics
-
-        dyn = load_dynamics(args.model)
+        dyn = Network.load(args.model)
         cfg = dyn.config or cfg
         nets.append((f"model {args.model}", dyn))
     else:

@@ -4,7 +4,7 @@
     OMP_NUM_THREADS=1 python benchmarks/bench_populations.py --model runs/rl_seed0/final_model.zip
     OMP_NUM_THREADS=1 python benchmarks/bench_populations.py --out bench_out/populations     # also write the report
 
-Workload (issue 5): :func:`analysis.populations_cli.run_population_analysis` with its defaults on 1,000 trials of the
+Workload (issue 5): :func:`analysis.populations.pipeline.run_population_analysis` with its defaults on 1,000 trials of the
 network's task: decision/stimulus attractors by iterating the stage maps from 200 end-of-stimulus states, population
 assignment, per-unit GCMI with 7 task variables and the two-stage circular-shift test (100 + 10,000 shifts, Holm),
 MI per stage, the functional-connectivity graph (100 shifts, 31,125 pairs, Holm) with Louvain communities, the
@@ -37,9 +37,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
-from analysis.information import _centre, _mi_columns, copnorm, task_variables  # noqa: E402
-from analysis.populations_cli import load_network, run_population_analysis, write_report  # noqa: E402
-from analysis.robustness import NetworkWeights, rnn_forward  # noqa: E402
+from analysis.populations.information import _centre, _mi_columns, copnorm, task_variables  # noqa: E402
+from analysis.network import Network  # noqa: E402
+from analysis.populations.pipeline import run_population_analysis, write_report  # noqa: E402
 from dm_envs import make_config, sample_trials  # noqa: E402
 
 GOAL_S = 120.0
@@ -78,20 +78,21 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.model:
-        weights, cfg = load_network(args.model, args.complexity)
+        weights = Network.load(args.model, config=make_config(args.complexity))
+        cfg = weights.config
         net = args.model
     else:
         cfg = make_config(args.complexity)
-        weights = NetworkWeights.random(args.hidden, cfg.obs_dim, cfg.n_actions, delta=args.delta, seed=args.seed)
+        weights = Network.random(args.hidden, cfg.obs_dim, cfg.n_actions, delta=args.delta, seed=args.seed)
         net = f"random U(-{args.delta:g}, {args.delta:g}), {args.hidden} units"
     print(f"network: {net}; task: {cfg.name}; {args.trials} trials; python {platform.python_version()}, "
           f"numpy {np.__version__}, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}")
 
     # baseline 1: one forward pass
     trials = sample_trials(cfg, args.trials, args.seed)
-    rnn_forward(weights, trials.obs[:10])  # warm-up
+    weights.forward(trials.obs[:10])  # warm-up
     t0 = time.perf_counter()
-    rnn_forward(weights, trials.obs)
+    weights.forward(trials.obs)
     t_forward = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -11,10 +11,9 @@ The same from the command line: ``dmd analyze dynamics MODEL --out DIR``, ``dmd 
 import argparse
 from pathlib import Path
 
-from agents import load_model, rnn_weights, task_config_of
-from analysis import attractor_map, rollout
-from analysis.figures_dynamics import plot_attractor_map, plot_trajectories_pca
-from analysis.populations_cli import run_population_analysis
+from analysis import Network, attractor_map, rollout
+from analysis.dynamics.figures import plot_attractor_map, plot_trajectories_pca
+from analysis.populations.pipeline import run_population_analysis
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("model", help="a saved policy zip")
@@ -39,8 +38,7 @@ plot_attractor_map(stim, out / "attractor_map.png")
 plot_trajectories_pca(rollout(args.model, 200), [stim, delay], out / "trajectories_pca.png")
 
 # 4. Populations (G+, G-, Ga, Gs) and their balance, selectivity, robustness to noise, kicks and ablations.
-model = load_model(args.model)
-report = run_population_analysis(rnn_weights(model), task_config_of(model), n_trials=1000, n_shuffles=2000)
+report = run_population_analysis(Network.load(args.model), n_trials=1000, n_shuffles=2000)
 summary = report.summary()
 pops = summary["populations"]
 print(f"populations {pops['sizes']}, balance index {pops['balance']:.2f}")

@@ -12,7 +12,8 @@ Run (well under a minute on one CPU core for the context-dependent task, level 3
 
 from sb3_contrib import RecurrentPPO
 
-from agents import load_metadata, rnn_weights, run_policy, train_sl
+from agents import load_metadata, run_policy, train_sl
+from analysis import Network
 from dm_envs import make_config, sample_trials
 
 result = train_sl(complexity=3, seed=0, out_dir="runs/examples/sl_level3", overwrite=True)
@@ -25,6 +26,6 @@ model = RecurrentPPO.load("runs/examples/sl_level3/final_model.zip")  # a plain 
 print("carried metadata:", {k: load_metadata(model)[k] for k in ("learning_rule", "seed", "delta", "task")})
 
 # ... whose weights and hidden states the analysis reads.
-w = rnn_weights(model)
+w = Network.load(model)
 run = run_policy(model, sample_trials(make_config(3), 8, 1))
 print(f"W_rec {w.W_rec.shape}; hidden states of 8 trials {run.hidden.shape}")

@@ -15,8 +15,8 @@ feed back, which must not change the answer):
 import numpy as np
 import pytest
 
-from analysis.attractors import KINDS, Attractor, find_attractors, lyapunov_exponents
-from analysis.dynamics import RNNDynamics
+from analysis.dynamics.attractors import KINDS, Attractor, find_attractors, lyapunov_exponents
+from analysis.network import Network
 
 GOLDEN = (np.sqrt(5) - 1) / 2
 
@@ -80,7 +80,7 @@ def embed(W, c, n_extra=30, seed=0):
 
 
 def dyn_of(W, c):
-    return RNNDynamics(W, np.asarray(c, float)[:, None])
+    return Network(W, np.asarray(c, float)[:, None])
 
 
 def pad(states, H):
@@ -222,7 +222,7 @@ def test_divergent():
 
 def test_multistability_basins_partition_the_initial_states():
     """Winner-take-all: the unit that starts higher wins (the difference grows by 1.5 per step)."""
-    dyn = RNNDynamics(np.array([[0.5, -1.0], [-1.0, 0.5]]), np.eye(2))
+    dyn = Network(np.array([[0.5, -1.0], [-1.0, 0.5]]), np.eye(2))
     rng = np.random.default_rng(3)
     h0 = rng.random((40, 2)) * 2
     atts = find_attractors(dyn, np.ones(2), n_init=0, init_states=h0)
@@ -245,7 +245,7 @@ def test_many_inputs_at_once_match_one_at_a_time():
     W_in = np.zeros((H, 2))
     W_in[:2, 0], W_in[:2, 1] = ct, -10.0
     W_in[2:, 1], W_in[2:, 0] = cr, -10.0
-    dyn = RNNDynamics(W, W_in)
+    dyn = Network(W, W_in)
     X = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     rng = np.random.default_rng(4)
     h0 = np.hstack([rng.uniform(0, 0.9, (6, 2)), 1 + rng.uniform(-0.5, 0.5, (6, 2))])
@@ -277,7 +277,7 @@ def test_worker_processes_give_the_same_attractors_as_one_process():
     W, c = walled_oscillator(1.0)
     W_in = np.stack([c, np.zeros_like(c)], 1)
     W_in[:2, 1] = 1.0  # input 1 shifts the oscillator's centre: quasi-periodic curves, cycles, fixed points
-    dyn = RNNDynamics(W, W_in)
+    dyn = Network(W, W_in)
     X = np.stack([np.ones(5), np.linspace(-0.5, 4.0, 5)], 1)
     serial = find_attractors(dyn, X, n_init=6, seed=3, init_scale=0.3, block_size=2)
     pooled = find_attractors(dyn, X, n_init=6, seed=3, init_scale=0.3, block_size=2, n_jobs=2)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.connectivity import (
+from analysis.populations.connectivity import (
     adjusted_rand_index,
     community_alignment,
     functional_connectivity,

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from analysis.crystallization import (
+from analysis.populations.crystallization import (
     decision_crystallization,
     decoder_accuracy,
     lda_fit,
@@ -15,8 +15,8 @@ from analysis.crystallization import (
     readout_commitment,
     training_crystallization,
 )
-from analysis.dimensionality import condition_average, participation_ratio, pca_variance
-from analysis.populations import assign_populations
+from analysis.populations.dimensionality import condition_average, participation_ratio, pca_variance
+from analysis.populations.groups import assign_populations
 
 
 # ---------------------------------------------------------------------------------------------------- readout

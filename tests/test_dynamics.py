@@ -3,13 +3,13 @@
 import numpy as np
 import pytest
 
-from analysis.dynamics import RNNDynamics, load_dynamics, rollout
+from analysis.network import Network, rollout
 from dm_envs import make_config, sample_trials
 
 
 def random_dynamics(H=12, D=3, A=3, seed=0, scale=1.2):
     rng = np.random.default_rng(seed)
-    return RNNDynamics(
+    return Network(
         rng.normal(0, scale / np.sqrt(H), (H, H)),
         rng.normal(0, 1.0, (H, D)),
         W_out=rng.normal(0, 1.0, (A, H)),
@@ -21,7 +21,7 @@ def random_dynamics(H=12, D=3, A=3, seed=0, scale=1.2):
 def test_map_matches_its_formula_and_copies_the_weights():
     rng = np.random.default_rng(1)
     W, Win, b = rng.normal(size=(5, 5)), rng.normal(size=(5, 2)), rng.normal(size=5)
-    dyn = RNNDynamics(W, Win, b_rec=b)
+    dyn = Network(W, Win, b_rec=b)
     h, x = rng.random(5), rng.normal(size=2)
     np.testing.assert_allclose(dyn.pre(h, x), W @ h + Win @ x + b)
     np.testing.assert_allclose(dyn.step(h, x), np.maximum(W @ h + Win @ x + b, 0))
@@ -44,7 +44,7 @@ def test_map_matches_its_formula_and_copies_the_weights():
 )
 def test_bad_shapes_are_rejected(kwargs):
     with pytest.raises(ValueError):
-        RNNDynamics(**kwargs)
+        Network(**kwargs)
 
 
 def test_simulate_is_the_iterated_step_and_broadcasts():
@@ -93,16 +93,16 @@ def test_speed_readout_and_decision():
     np.testing.assert_allclose(logits, h @ dyn.W_out.T + dyn.b_out)
     np.testing.assert_array_equal(dyn.decision(h), logits.argmax(1))
     with pytest.raises(ValueError, match="readout"):
-        RNNDynamics(np.eye(2), np.eye(2)).readout(np.ones(2))
+        Network(np.eye(2), np.eye(2)).readout(np.ones(2))
 
 
 def test_stage_input_uses_the_attached_task():
     cfg = make_config(3)
-    dyn = RNNDynamics(np.zeros((4, 4)), np.zeros((4, cfg.obs_dim)), config=cfg)
+    dyn = Network(np.zeros((4, 4)), np.zeros((4, cfg.obs_dim)), config=cfg)
     x = dyn.stage_input("stimulus", signed_coherence=[0.4, -0.2], context=1)
     assert x.shape == (cfg.obs_dim,) and x[0] == 1.0 and x[-1] == 1.0
     with pytest.raises(ValueError, match="config"):
-        RNNDynamics(np.zeros((4, 4)), np.zeros((4, 7))).stage_input("stimulus", signed_coherence=[0.1, 0.1])
+        Network(np.zeros((4, 4)), np.zeros((4, 7))).stage_input("stimulus", signed_coherence=[0.1, 0.1])
 
 
 # ---------------------------------------------------------------------------------------------- saved policies
@@ -129,16 +129,16 @@ def test_load_dynamics_reads_weights_and_task(tiny_model):
     import agents
 
     model, path, cfg = tiny_model
-    dyn = load_dynamics(path)
-    w = agents.rnn_weights(model)
+    dyn = Network.load(path)
+    w = Network.from_policy(model)
     np.testing.assert_array_equal(dyn.W_rec, w.W_rec)
     np.testing.assert_array_equal(dyn.W_in, w.W_in)
     np.testing.assert_array_equal(dyn.W_out, w.W_out)
     assert dyn.config == cfg and dyn.metadata["learning_rule"] == "rl" and dyn.metadata["path"] == str(path)
     assert (dyn.hidden_size, dyn.input_size, dyn.n_actions) == (8, cfg.obs_dim, cfg.n_actions)
-    assert load_dynamics(model).config == cfg  # a loaded model works too
+    assert Network.load(model).config == cfg  # a loaded model works too
     with pytest.raises(FileNotFoundError):
-        load_dynamics(path.with_name("missing.zip"))
+        Network.load(path.with_name("missing.zip"))
 
 
 def test_rollout_equals_sb3_stepping(tiny_model):
@@ -154,7 +154,7 @@ def test_rollout_equals_sb3_stepping(tiny_model):
         np.testing.assert_allclose(state[0][0], run.hidden[:, t], rtol=1e-6, atol=1e-6)
         np.testing.assert_array_equal(actions, run.actions[:, t])
     # the float64 map reproduces the float32 policy
-    dyn = load_dynamics(path)
+    dyn = Network.load(path)
     h = np.zeros((6, 8))
     for t in range(tr.obs.shape[1]):
         h = dyn.step(h, tr.obs[:, t].astype(np.float64))

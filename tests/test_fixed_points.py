@@ -5,8 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
-from analysis.dynamics import RNNDynamics
-from analysis.fixed_points import (
+from analysis.network import Network
+from analysis.dynamics.fixed_point import (
     FixedPoint,
     PatternSolver,
     fixed_points,
@@ -18,7 +18,7 @@ from analysis.fixed_points import (
 
 def as_dyn(W, c, W_out=None):
     """A map with drive ``c`` (one input channel held at 1)."""
-    return RNNDynamics(W, np.asarray(c, dtype=float)[:, None], W_out=W_out)
+    return Network(W, np.asarray(c, dtype=float)[:, None], W_out=W_out)
 
 
 def brute_force(W, c):
@@ -81,7 +81,7 @@ def test_contracting_network_has_its_constructed_fixed_point():
 
 
 def test_winner_take_all_two_attractors_and_a_saddle():
-    dyn = RNNDynamics(np.array([[0.5, -1.0], [-1.0, 0.5]]), np.eye(2))
+    dyn = Network(np.array([[0.5, -1.0], [-1.0, 0.5]]), np.eye(2))
     fps = fixed_points(dyn, np.array([1.0, 1.0]), method="both")
     states = [fp.state for fp in fps]
     np.testing.assert_allclose(states, [[0, 2], [2, 0], [2 / 3, 2 / 3]], atol=1e-12)
@@ -94,7 +94,7 @@ def test_winner_take_all_two_attractors_and_a_saddle():
 def test_tent_map_fixed_points_in_closed_form():
     """Tent map x -> mu min(x, 1 - x) as a 2-unit ReLU RNN: fixed points x = 0 and x* = mu / (1 + mu)."""
     mu = 1.9
-    dyn = RNNDynamics([[mu, -2 * mu], [mu, -2 * mu]], [[0.0], [-0.5]])
+    dyn = Network([[mu, -2 * mu], [mu, -2 * mu]], [[0.0], [-0.5]])
     fps = fixed_points(dyn, np.ones(1), n_init=32, seed=0)
     x_star = mu / (1 + mu)
     got = sorted(fp.state.round(12).tolist() for fp in fps)
@@ -148,7 +148,7 @@ def test_gradient_minimiser_agrees_with_exact_solver_on_random_networks(case, se
     rng = np.random.default_rng(200 + seed)
     if case == "random":
         H = 24
-        dyn = RNNDynamics(rng.normal(0, 1.3 / np.sqrt(H), (H, H)), rng.normal(0, 0.5, (H, 2)),
+        dyn = Network(rng.normal(0, 1.3 / np.sqrt(H), (H, H)), rng.normal(0, 0.5, (H, 2)),
                           W_out=rng.normal(size=(3, H)))
         x = rng.uniform(0.5, 1.0, 2)
     else:  # the minimiser finds several (stable and saddle) points here
@@ -173,7 +173,7 @@ def test_gradient_minimiser_agrees_with_exact_solver_on_random_networks(case, se
 def test_duplicates_merge_and_same_seed_same_result():
     rng = np.random.default_rng(5)
     H = 20
-    dyn = RNNDynamics(rng.normal(0, 1.2 / np.sqrt(H), (H, H)), rng.normal(0, 0.5, (H, 1)))
+    dyn = Network(rng.normal(0, 1.2 / np.sqrt(H), (H, H)), rng.normal(0, 0.5, (H, 1)))
     x = np.ones(1)
     base = dyn.simulate(np.abs(rng.normal(size=H)), x, 300, record=False)
     seeds = base + 1e-9 * rng.random((10, H))  # ten copies of (nearly) the same state

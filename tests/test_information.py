@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import integrate, special, stats
 
-from analysis.information import (
+from analysis.populations.information import (
     copnorm,
     holm,
     mi_shift_null,
@@ -243,7 +243,7 @@ def test_task_variables_from_dm_envs_trials():
 
 
 def test_joint_gcmi_matches_closed_form_and_population_information():
-    from analysis.information import population_information
+    from analysis.populations.information import population_information
 
     rng = np.random.default_rng(10)
     n = 20000

@@ -20,20 +20,12 @@ import pickle
 import numpy as np
 import pytest
 
-from analysis.attractors import KINDS
-from analysis.dynamics import RNNDynamics
-from analysis.maps import (
-    AttractorMap,
-    Tracking,
-    attractor_label,
-    attractor_map,
-    choice_readout,
-    fixed_point_exponents,
-    list_checkpoints,
-    rollout_dynamics,
-    stimulus_grid,
-    track,
-)
+from analysis.dynamics.attractors import KINDS
+from analysis.network import Network
+from agents.runs import RunDir
+from analysis.dynamics.grid import stimulus_grid
+from analysis.dynamics.maps import AttractorMap, attractor_label, attractor_map, choice_readout, fixed_point_exponents
+from analysis.dynamics.tracking import Tracking, track
 from dm_envs import make_config, sample_trials
 
 QP, FP, DIV = KINDS.index("quasi_periodic"), KINDS.index("fixed_point"), KINDS.index("divergent")
@@ -81,7 +73,7 @@ def gated_oscillator(kappa=10.0, theta=3.0, M=200.0, n_extra=20, seed=0):
     W[e:, :n_osc] = rng.normal(0, 0.3, (n_extra, n_osc))
     W_in[e:, 0] = rng.normal(0, 0.5, n_extra)
     W_out = rng.normal(0, 0.3, (cfg.n_actions, H))
-    return RNNDynamics(W, W_in, W_out=W_out, config=cfg)
+    return Network(W, W_in, W_out=W_out, config=cfg)
 
 
 def winner_take_all(self_excitation=0.5, n_extra=5, seed=0):
@@ -109,7 +101,7 @@ def winner_take_all(self_excitation=0.5, n_extra=5, seed=0):
     W_out = np.zeros((3, H))
     W_out[0, 2] = 100.0  # fixate while the fixation input is on
     W_out[1, 0] = W_out[2, 1] = 1.0
-    return RNNDynamics(W, W_in, W_out=W_out, b_rec=b_rec, config=cfg)
+    return Network(W, W_in, W_out=W_out, b_rec=b_rec, config=cfg)
 
 
 @pytest.fixture(scope="module")
@@ -139,9 +131,9 @@ def test_stimulus_grid_layouts():
 
 
 def test_choice_readout_ignores_fixate_and_labels():
-    dyn = RNNDynamics(np.eye(2), np.eye(2), W_out=[[9.0, 9.0], [1.0, 0.0], [0.0, 1.0]])
+    dyn = Network(np.eye(2), np.eye(2), W_out=[[9.0, 9.0], [1.0, 0.0], [0.0, 1.0]])
     assert choice_readout(dyn, np.array([[3.0, 1.0], [0.0, 2.0], [np.nan, 1.0]])).tolist() == [0, 1, -1]
-    assert choice_readout(RNNDynamics(np.eye(2), np.eye(2)), np.ones((4, 2))).tolist() == [-1] * 4
+    assert choice_readout(Network(np.eye(2), np.eye(2)), np.ones((4, 2))).tolist() == [-1] * 4
     assert [attractor_label(k, c) for k, c in [("fixed_point", 0), ("fixed_point", 1), ("divergent", -1)]] == [
         "FP+", "FP-", "DIV"]
     assert attractor_label("quasi_periodic", 2, n_choices=3) == "QP3"
@@ -232,7 +224,7 @@ def test_observed_states_are_optional_and_results_deterministic():
     with pytest.raises(ValueError, match="stage"):
         attractor_map(dyn, stage="fixation")
     with pytest.raises(ValueError, match="config"):
-        attractor_map(RNNDynamics(np.eye(2), np.eye(2)))
+        attractor_map(Network(np.eye(2), np.eye(2)))
 
 
 # ---------------------------------------------------------------------------------------------- decision basins
@@ -240,7 +232,7 @@ def test_observed_states_are_optional_and_results_deterministic():
 def test_decision_basins_of_a_winner_take_all_network(stage, tmp_path):
     dyn = winner_take_all()
     trials = sample_trials(dyn.config, 60, np.random.default_rng(0))
-    run = rollout_dynamics(dyn, trials)
+    run = dyn.forward(trials)
     m = attractor_map(dyn, stage=stage, rollout=run, n_init=8, progress=False, **FAST)
     assert m.shape == (1,) and m.grid is None
     labels = m.labels()
@@ -268,7 +260,7 @@ def test_decision_basins_of_a_winner_take_all_network(stage, tmp_path):
 def test_runaway_decisions_are_split_by_escape_direction():
     dyn = winner_take_all(self_excitation=1.2)
     trials = sample_trials(dyn.config, 40, np.random.default_rng(1))
-    run = rollout_dynamics(dyn, trials)
+    run = dyn.forward(trials)
     m = attractor_map(dyn, stage="delay", rollout=run, n_init=4, progress=False, **FAST)
     labels = m.labels()
     assert set(labels.tolist()) == {"DIV+", "DIV-"} and (m.table["kind"] == DIV).all()
@@ -295,7 +287,7 @@ TRACK_FAST = dict(grid=3, n_init=3, n_observed=2, trials=12, n_transient=200, n_
 
 
 def test_track_over_checkpoints(tiny_run):
-    ckpts = list_checkpoints(tiny_run)
+    ckpts = RunDir(tiny_run).models()
     steps = [c.env_steps for c in ckpts]
     assert steps == sorted(steps) and len(set(steps)) == len(steps) and steps[0] == 0
     assert ckpts[-1].name == "final_model"
@@ -333,16 +325,16 @@ def test_track_evaluates_and_selects(tiny_run, tmp_path):
     with pytest.raises(ValueError, match="unknown checkpoints"):
         track(tiny_run, checkpoints=["step_7"], **TRACK_FAST)
     with pytest.raises(FileNotFoundError):
-        list_checkpoints(tmp_path)
+        RunDir(tmp_path).models()
 
 
 def test_figures_write_pngs(osc_map, tmp_path):
-    from analysis import figures_dynamics as fd
+    from analysis.dynamics import figures as fd
 
     dyn = winner_take_all()
-    run = rollout_dynamics(dyn, sample_trials(dyn.config, 30, np.random.default_rng(0)))
+    run = dyn.forward(sample_trials(dyn.config, 30, np.random.default_rng(0)))
     dec = attractor_map(dyn, stage="decision", rollout=run, n_init=4, progress=False, **FAST)
-    osc_run = rollout_dynamics(gated_oscillator(), sample_trials(make_config(3), 20, np.random.default_rng(0)))
+    osc_run = gated_oscillator().forward(sample_trials(make_config(3), 20, np.random.default_rng(0)))
     fd.plot_attractor_map(osc_map, tmp_path / "map.png")
     fd.plot_lyapunov(osc_map, tmp_path / "lyap.png")
     fd.plot_qp_by_coherence(osc_map, tmp_path / "qp.png")

@@ -10,7 +10,8 @@ from sb3_contrib import RecurrentPPO
 from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from torch import nn
 
-from agents import RNNPPO, RNNPolicy, rnn_weights, run_policy
+from agents import RNNPPO, RNNPolicy, run_policy
+from analysis.network import Network
 from dm_envs import make_config, sample_trials
 from dm_envs.sb3 import make_sb3_vec_env
 
@@ -166,7 +167,7 @@ def test_save_load_round_trip(trained: RecurrentPPO, tmp_path) -> None:
     a2, s2 = loaded.predict(obs, deterministic=True)
     np.testing.assert_array_equal(a1, a2)
     np.testing.assert_allclose(s1[0], s2[0])
-    w = rnn_weights(loaded)
+    w = Network.from_policy(loaded)
     assert w.W_rec.shape == (H, H) and w.W_in.shape == (H, 7) and w.W_out.shape == (3, H)
 
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from analysis.population_track import track_populations
+from analysis.populations.tracking import track_populations
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +19,10 @@ def tiny_run(tmp_path_factory):
 
 
 def test_tracking_rows_follow_the_checkpoints(tiny_run):
-    from analysis.maps import list_checkpoints
+    from agents.runs import RunDir
 
     tracking = track_populations(tiny_run, n_trials=40, progress=False)
-    ckpts = list_checkpoints(tiny_run)
+    ckpts = RunDir(tiny_run).models()
     assert [r["checkpoint"] for r in tracking.rows] == [c.name for c in ckpts]
     progress = [r["progress"] for r in tracking.rows]
     assert progress[0] == 0.0 and progress[-1] == 1.0 and progress == sorted(progress)

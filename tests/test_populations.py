@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from analysis.populations import (
+from analysis.populations.groups import (
     Populations,
     activity_vector,
     assign_populations,
@@ -217,13 +217,13 @@ def test_populations_to_dict_is_json_serialisable():
 
 
 def test_attractor_objects_from_the_attractor_analysis():
-    """Adapter check: attractors found by analysis.attractors, labelled by the readout, give the known groups."""
-    attractors = pytest.importorskip("analysis.attractors")
-    from analysis.dynamics import RNNDynamics
+    """Adapter check: attractors found by analysis.dynamics.attractors, labelled by the readout, give the known groups."""
+    attractors = pytest.importorskip("analysis.dynamics.attractors")
+    from analysis.network import Network
     from dm_envs import make_config, stage_input
 
     W, W_in, W_out, g = hand_network()
-    dyn = RNNDynamics(W, W_in, W_out=W_out)
+    dyn = Network(W, W_in, W_out=W_out)
     cfg = make_config(3)
     starts = np.zeros((2, W.shape[0]))
     starts[0, g["G+"]] = starts[1, g["G-"]] = 1.0
@@ -243,12 +243,12 @@ def test_attractor_objects_from_the_attractor_analysis():
 def test_pipeline_with_given_attractors_reports_the_known_groups():
     from dm_envs import make_config
 
-    from analysis.populations_cli import run_population_analysis
-    from analysis.robustness import NetworkWeights
+    from analysis.populations.pipeline import run_population_analysis
+    from analysis.network import Network
 
     W, W_in, W_out, g = hand_network()
     atts, _ = hand_attractors()
-    rep = run_population_analysis(NetworkWeights(W, W_in, W_out), make_config(3), n_trials=40, attractors=atts,
+    rep = run_population_analysis(Network(W, W_in, W_out), make_config(3), n_trials=40, attractors=atts,
                                   gs="stimulus", n_shuffles=200, n_shuffles_connectivity=20, ablation_ks=(1, 2),
                                   ablation_repeats=2)
     s = rep.summary()
@@ -265,9 +265,9 @@ def test_cli_writes_the_report_for_a_weights_file(tmp_path):
     import json
 
     from analysis.cli import main
-    from analysis.robustness import NetworkWeights
+    from analysis.network import Network
 
-    NetworkWeights.random(24, 7, 3, seed=0).save(tmp_path / "w.npz")
+    Network.random(24, 7, 3, seed=0).save(tmp_path / "w.npz")
     out = tmp_path / "out"
     rc = main(["analyze", "populations", str(tmp_path / "w.npz"), "--out", str(out), "--complexity", "3",
                "--trials", "40", "--shuffles", "100", "--skip", "connectivity", "robustness_ablation",
@@ -276,7 +276,7 @@ def test_cli_writes_the_report_for_a_weights_file(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["n_trials"] == 40 and "selectivity" in summary and "connectivity" not in summary
     assert (out / "units.csv").read_text().splitlines()[0].startswith("unit,population")
-    # the same through the attractor analysis (analysis.attractors) instead of the rollout stand-in
+    # the same through the attractor analysis (analysis.dynamics.attractors) instead of the rollout stand-in
     rc = main(["analyze", "populations", str(tmp_path / "w.npz"), "--out", str(tmp_path / "out2"), "--trials", "40",
                "--attractors", "analysis", "--skip", "selectivity", "connectivity", "crystallization",
                "robustness_ablation", "--no-figures"])
@@ -285,12 +285,13 @@ def test_cli_writes_the_report_for_a_weights_file(tmp_path):
 
 
 def test_cli_gives_a_clear_error_for_a_missing_model(tmp_path):
-    from analysis.populations_cli import load_network
+    from analysis.cli import main
+    from analysis.network import Network
 
     with pytest.raises(SystemExit, match="dmd analyze populations"):
-        load_network(tmp_path / "missing.zip")
-    with pytest.raises(SystemExit, match="no weights file"):
-        load_network(tmp_path / "missing.npz")
+        main(["analyze", "populations", str(tmp_path / "missing.zip"), "--out", str(tmp_path / "o")])
+    with pytest.raises(FileNotFoundError, match="no weights file"):
+        Network.load(tmp_path / "missing.npz")
 
 
 def _held_decision_trials(g: dict, H: int, n: int = 40):
@@ -322,26 +323,26 @@ def test_delay_end_signatures_read_each_choice_and_label_missing_choices_by_read
 
 
 def test_network_signatures_fall_back_to_delay_end_states_when_an_attractor_is_unbounded():
-    from analysis.robustness import NetworkWeights
+    from analysis.network import Network
     from dm_envs import make_config
 
     W, W_in, W_out, g = hand_network()
     H = W.shape[0]
     trials, hidden, choice = _held_decision_trials(g, H)
     cfg = make_config(3)
-    sig, source = network_signatures(NetworkWeights(W, W_in, W_out), cfg, trials, hidden, choice)
+    sig, source = network_signatures(Network(W, W_in, W_out), cfg, trials, hidden, choice)
     assert source == "attractors"
     np.testing.assert_allclose(sig["FP+"], hand_attractors()[0]["FP+"], atol=1e-9)
 
     W_div = W.copy()
     W_div[np.ix_(g["G+"], g["G+"])] = 2.0 / len(g["G+"])  # the G+ block now grows without bound
-    w = NetworkWeights(W_div, W_in, W_out)
+    w = Network(W_div, W_in, W_out)
     sig, source = network_signatures(w, cfg, trials, hidden, choice)
     assert source == "delay_end"
     assert np.flatnonzero(sig["FP+"]).tolist() == g["G+"].tolist()
     assert {"stim_ctx1", "stim_ctx2"} <= set(sig)
     assert network_signatures(w, cfg, trials, hidden, choice, decision="attractors")[1] == "attractors"
-    assert network_signatures(NetworkWeights(W, W_in, W_out), cfg, trials, hidden, choice,
+    assert network_signatures(Network(W, W_in, W_out), cfg, trials, hidden, choice,
                               decision="delay_end")[1] == "delay_end"
     with pytest.raises(ValueError, match="decision must be one of"):
         network_signatures(w, cfg, trials, hidden, choice, decision="fixed")

@@ -25,7 +25,6 @@ cell folder, where a rerun finds them and skips the step.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
@@ -33,7 +32,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..outputs import json_default, write_json
+from agents.files import read_json, write_json
+from agents.runs import RunDir
 from .spec import Cell, ExperimentSpec
 
 EVAL_TRIALS = 4000
@@ -42,15 +42,15 @@ EVAL_TRIALS = 4000
 DEFAULT_ANALYSIS = {"grid": 21, "n_init": 32, "track_grid": 9, "track_n_init": 8, "population_trials": 1000,
                     "n_shuffles": 2000, "decision_states": "auto"}
 """Analysis settings of a cell, overridable by the spec's ``analysis`` table (``decision_states``: see
-:func:`analysis.populations.network_signatures`; ``"delay_end"`` reads every network the same way)."""
+:func:`analysis.populations.groups.network_signatures`; ``"delay_end"`` reads every network the same way)."""
 
 
 def _cached(path: Path, compute: Callable[[], dict]) -> dict:
     """Return the JSON at ``path``, or compute, write (atomically) and return it."""
     if path.exists():
-        return json.loads(path.read_text())
+        return read_json(path)
     value = compute()
-    write_json(path, value, indent=1)
+    write_json(path, value)
     return value
 
 
@@ -84,16 +84,6 @@ def _train(spec: ExperimentSpec, cell: Cell, run_dir: Path) -> dict:
     }
 
 
-def _trained_model(run_dir: Path) -> Path:
-    """The run's final model; a run that ended without one (a collapsed policy) is measured at its last checkpoint."""
-    final = run_dir / "final_model.zip"
-    if final.exists():
-        return final
-    from analysis.maps import list_checkpoints
-
-    return list_checkpoints(run_dir)[-1].path
-
-
 def _final_accuracy(model_path: Path, seed: int) -> dict:
     """Per-coherence accuracy on fresh trials (greedy actions), the same evaluator as training."""
     from agents import load_model, task_config_of
@@ -123,7 +113,7 @@ def run_cell(spec_dict: dict, cell_dict: dict, cell_dir: str) -> dict:
     t0 = time.time()
 
     training = _cached(folder / "training.json", lambda: _train(spec, cell, run_dir))
-    model_path = _trained_model(run_dir)
+    model_path = RunDir(run_dir).trained_model()
     training.update(_cached(folder / "accuracy.json", lambda: _final_accuracy(model_path, cell.seed)))
     result: dict[str, Any] = {"training": training}
     t_analysis = time.time()
@@ -142,7 +132,7 @@ def run_cell(spec_dict: dict, cell_dict: dict, cell_dir: str) -> dict:
 
 
 def _dynamics(model_path: Path, folder: Path, opts: dict, seed: int) -> dict:
-    from analysis.maps import attractor_map
+    from analysis.dynamics.maps import attractor_map
 
     stim = attractor_map(model_path, grid=opts["grid"], stage="stimulus", n_init=opts["n_init"], seed=seed,
                          progress=False)
@@ -160,8 +150,8 @@ def _dynamics(model_path: Path, folder: Path, opts: dict, seed: int) -> dict:
 
 
 def _sculpting(run_dir: Path, opts: dict, seed: int) -> dict:
-    from analysis.maps import track
-    from analysis.population_track import track_populations
+    from analysis.dynamics.tracking import track
+    from analysis.populations.tracking import track_populations
 
     rows, summary = track(run_dir, grid=opts["track_grid"], n_init=opts["track_n_init"], seed=seed, progress=False)
     pops = track_populations(run_dir, seed=seed, progress=False)
@@ -177,15 +167,14 @@ def _sculpting(run_dir: Path, opts: dict, seed: int) -> dict:
 
 
 def _populations(model_path: Path, folder: Path, opts: dict, seed: int) -> dict:
-    from agents import load_model, rnn_weights, task_config_of
-    from analysis.populations_cli import run_population_analysis
+    from analysis.network import Network
+    from analysis.populations.pipeline import run_population_analysis
 
-    model = load_model(model_path)
-    rep = run_population_analysis(rnn_weights(model), task_config_of(model), n_trials=opts["population_trials"],
+    rep = run_population_analysis(Network.load(model_path), n_trials=opts["population_trials"],
                                   seed=seed, n_shuffles=opts["n_shuffles"], skip=["connectivity"],
                                   decision_states=opts["decision_states"])
     summary = rep.summary()
-    (folder / "population_summary.json").write_text(json.dumps(summary, indent=1, default=json_default))
+    write_json(folder / "population_summary.json", summary)
     return _population_schema(summary)
 
 

@@ -22,6 +22,8 @@ from typing import Any, Optional
 
 import numpy as np
 
+from agents.files import write_json
+
 from . import stats
 from .runner import cell_dir, load_records
 from .spec import Cell, ExperimentSpec
@@ -469,7 +471,7 @@ def write_report(out_dir: str | Path) -> dict[str, Path]:
     paths = {"html": out / "report.html", "markdown": out / "report.md", "verdicts": out / "verdicts.json"}
     paths["html"].write_text(page)
     paths["markdown"].write_text("\n".join(md))
-    paths["verdicts"].write_text(json.dumps(all_verdicts, indent=2, default=float))
+    write_json(paths["verdicts"], all_verdicts)
     return paths
 
 

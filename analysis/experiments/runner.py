@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Optional
 
 from tqdm.auto import tqdm
 
-from ..outputs import write_json, write_rows
+from agents.files import write_json, write_rows
 from .spec import Cell, ExperimentSpec
 
 CellFn = Callable[[dict, dict, str], dict]

@@ -16,7 +16,7 @@ follows ``shared/reference/paper.md`` section 5.2):
 The **balance index** is ``B = 1 - ||G+| - |G-|| / (|G+| + |G-|)`` (1: balanced; 0: one side empty). Readout symmetry
 compares the units whose readout favours choice 1 (``W_out[1] - W_out[2] > 0``) with those favouring choice 2.
 
-The attractors come from the attractor analysis (``analysis.attractors``: pass ``Attractor`` objects, which have a
+The attractors come from the attractor analysis (``analysis.dynamics.attractors``: pass ``Attractor`` objects, which have a
 ``mean``/``orbit``; :func:`label_attractors` names them by the choice they hold) or from plain arrays;
 :func:`rollout_signatures` is a self-contained stand-in that iterates the stage maps of a network from given states.
 
@@ -67,7 +67,7 @@ def activity_vector(attractor: Any, reduce: str = "mean") -> np.ndarray:
 
     Args:
         attractor: A state ``(H,)``, an orbit ``(L, H)`` (reduced over time), or an object with ``mean_state`` (or
-            an array ``mean``) and/or ``orbit`` (e.g. ``analysis.attractors.Attractor``); the orbit is used when
+            an array ``mean``) and/or ``orbit`` (e.g. ``analysis.dynamics.attractors.Attractor``); the orbit is used when
             ``reduce="max"``.
         reduce: ``"mean"`` (time average over the orbit) or ``"max"`` (active at any point of the orbit).
 
@@ -81,7 +81,7 @@ def activity_vector(attractor: Any, reduce: str = "mean") -> np.ndarray:
         orbit = getattr(attractor, "orbit", None)
         mean_state = getattr(attractor, "mean_state", None)
         if mean_state is None and isinstance(getattr(attractor, "mean", None), np.ndarray):
-            mean_state = attractor.mean  # analysis.attractors.Attractor names its time average ``mean``
+            mean_state = attractor.mean  # analysis.dynamics.attractors.Attractor names its time average ``mean``
         if reduce == "max" and orbit is not None:
             attractor = orbit
         elif mean_state is not None:
@@ -717,7 +717,7 @@ def network_signatures(
       or give an unbounded one, and the balance of ``G+`` and ``G-`` would be an artefact.
 
     Args:
-        weights: Anything :class:`analysis.robustness.NetworkWeights` reads (``agents.RNNWeights``, ...).
+        weights: The :class:`~analysis.network.Network` (or anything :meth:`Network.load` reads).
         config: The task.
         trials: The trials the hidden states come from.
         hidden: ``(N, T, H)`` hidden states.
@@ -729,11 +729,11 @@ def network_signatures(
     Returns:
         ``(signatures, source)`` with ``source`` ``"attractors"`` or ``"delay_end"``.
     """
-    from .robustness import NetworkWeights
+    from analysis.network import Network
 
     if decision not in DECISION_SOURCES:
         raise ValueError(f"decision must be one of {DECISION_SOURCES}, got {decision!r}")
-    w = NetworkWeights.from_any(weights)
+    w = Network.load(weights)
     starts = end_of_stimulus_states(hidden, trials, n_starts)
     with np.errstate(over="ignore", invalid="ignore"):
         sig = rollout_signatures(w.W_rec, w.W_in, w.W_out, config, starts, b_rec=w.b_rec, b_out=w.b_out)

@@ -1,4 +1,4 @@
-"""Attractor maps across the stimulus space, and their evolution over a run's training checkpoints.
+"""Attractor maps across the stimulus space (stimulus stage) and per context (delay and decision stages).
 
 Within a trial stage the input is constant, so the network is the autonomous map ``F_x(h) = relu(W_rec h + W_in x)``
 with the stage's noise-free input ``x`` as a parameter (paper.md section 5.1). :func:`attractor_map` runs
@@ -20,8 +20,7 @@ with the stage's noise-free input ``x`` as a parameter (paper.md section 5.1). :
   input into one ``divergent`` attractor, so here they are split by the choice their escape direction reads out
   (``DIV+``/``DIV-``), and a trial counts as matching when its escape favours the correct choice.
 
-:func:`track` repeats the measurement on every checkpoint of a run folder, beside each checkpoint's accuracy (the
-"progressive sculpting" of the landscape; paper.md 5.1, R11).
+(:func:`analysis.dynamics.tracking.track` repeats the measurement on every checkpoint of a run folder.)
 
 Lyapunov exponents of fixed points are ``log rho(D W_rec)`` (the Jacobian's spectral radius). The eigendecomposition
 of thousands of Jacobians would cost more than the whole map, so by default ``rho`` is estimated by a batched power
@@ -50,8 +49,11 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import numpy as np
 
-from .attractors import KINDS, Attractor, find_attractors
-from .dynamics import RNNDynamics, Rollout
+from agents.files import json_safe, write_json, write_rows
+
+from analysis.dynamics.attractors import KINDS, Attractor, find_attractors
+from analysis.dynamics.grid import ROUND, StimulusGrid, coherence_key, contexts_of, stimulus_grid
+from analysis.network import Network, Rollout
 
 if TYPE_CHECKING:
     from dm_envs import TaskConfig, TrialBatch
@@ -59,18 +61,11 @@ if TYPE_CHECKING:
 __all__ = [
     "MAP_STAGES",
     "AttractorMap",
-    "Checkpoint",
     "DecisionBasins",
-    "StimulusGrid",
-    "Tracking",
     "attractor_label",
     "attractor_map",
     "choice_readout",
     "fixed_point_exponents",
-    "list_checkpoints",
-    "rollout_dynamics",
-    "stimulus_grid",
-    "track",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -84,191 +79,14 @@ KIND_ABBREV = {"fixed_point": "FP", "periodic": "P", "quasi_periodic": "QP", "ch
 QP = KINDS.index("quasi_periodic")
 FP = KINDS.index("fixed_point")
 DIV = KINDS.index("divergent")
-_ROUND = 9  # coherences are grouped after rounding to this many decimals (linspace leaves 1e-17 residues)
-
-
-# ---------------------------------------------------------------------------------------------- small helpers
-def _json_safe(x: Any) -> Any:
-    """``x`` with numpy types turned into Python ones and NaN/inf into ``None`` (strict JSON)."""
-    if isinstance(x, dict):
-        return {str(k): _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _json_safe(x.tolist())
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
-def _key(c: float) -> str:
-    """The JSON key of a coherence value (``0.1`` -> ``"0.1"``)."""
-    return f"{round(float(c), _ROUND):g}"
 
 
 def _ratio(num: float, den: float) -> float:
     return float(num) / float(den) if den else float("nan")
 
 
-# ---------------------------------------------------------------------------------------------- the grid
-@dataclass(frozen=True, eq=False)
-class StimulusGrid:
-    """The stimulus conditions of a map: every context times a product of per-stream coherence axes.
-
-    Each stream's axis is a sequence of (unsigned coherence, direction) pairs; a grid point is one pair per stream
-    plus a context, and its input is ``dm_envs.stage_input(config, "stimulus", coherence=..., direction=...,
-    context=...)``. Grid arrays have :attr:`shape` ``(n_contexts, n_axis, ..., n_axis)`` (one axis per stream) and
-    are flattened in C order (context slowest).
-
-    * Two-choice tasks: the axis is a list of *signed* coherences (:attr:`axis`; positive favours choice 1, the
-      direction-0 choice).
-    * Tasks with ``K > 2`` choices: a signed coherence does not exist, so the axis lists coherence 0 once and then,
-      for each direction ``d = 0 .. K-1``, the positive coherence levels: ``(0, -), (c_1, 0), ..., (c_m, 0),
-      (c_1, 1), ...``. :attr:`axis` is then the unsigned coherence and :attr:`direction` the direction.
-
-    The *relevant* stream of context ``k`` is stream ``k`` (stream 0 for one-stream tasks).
-
-    Attributes:
-        n_streams: Number of evidence streams ``S``.
-        n_choices: Number of choices ``K``.
-        contexts: Context indices, ``(n_contexts,)``.
-        coherence: Unsigned coherence along a stream's axis, ``(n_axis,)``.
-        direction: Direction (favoured choice, 0-based) along a stream's axis, ``(n_axis,)``.
-
-    Example:
-        >>> from dm_envs import make_config
-        >>> g = stimulus_grid(make_config(3), 5)
-        >>> g.axis.tolist(), g.shape
-        ([-0.4, -0.2, 0.0, 0.2, 0.4], (2, 5, 5))
-        >>> pts = g.points()
-        >>> pts["signed"][7].tolist(), int(pts["context"][7]), float(pts["relevant"][7])
-        ([-0.2, 0.0], 0, 0.2)
-    """
-
-    n_streams: int
-    n_choices: int
-    contexts: np.ndarray
-    coherence: np.ndarray
-    direction: np.ndarray
-
-    @property
-    def n_axis(self) -> int:
-        """Number of values along each stream's axis."""
-        return int(len(self.coherence))
-
-    @property
-    def axis(self) -> np.ndarray:
-        """The axis values: signed coherences (two choices) or unsigned coherences (more choices)."""
-        if self.n_choices == 2:
-            return np.where(self.direction == 0, self.coherence, -self.coherence)
-        return self.coherence.copy()
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        """``(n_contexts,) + (n_axis,) * n_streams``."""
-        return (len(self.contexts),) + (self.n_axis,) * self.n_streams
-
-    @property
-    def size(self) -> int:
-        """Number of grid points."""
-        return int(np.prod(self.shape))
-
-    def points(self) -> dict[str, np.ndarray]:
-        """Per grid point (flat, C order): ``context (N,)``, ``coherence (N, S)``, ``direction (N, S)``,
-        ``signed (N, S)`` (two-choice tasks; NaN otherwise), ``relevant (N,)`` (unsigned coherence of the relevant
-        stream) and ``index (N, 1 + S)`` (the grid index of each point)."""
-        index = np.stack(np.unravel_index(np.arange(self.size), self.shape), axis=1)
-        ax = index[:, 1:]
-        coh, dirs = self.coherence[ax], self.direction[ax]
-        ctx = self.contexts[index[:, 0]]
-        rel_stream = ctx if self.n_streams > 1 else np.zeros_like(ctx)
-        signed = np.where(dirs == 0, coh, -coh) if self.n_choices == 2 else np.full(coh.shape, np.nan)
-        return dict(context=ctx, coherence=coh, direction=dirs, signed=signed,
-                    relevant=coh[np.arange(len(ctx)), rel_stream], index=index)
-
-    def inputs(self, config: "TaskConfig") -> np.ndarray:
-        """The stimulus-stage inputs of every grid point, ``(N, D)``."""
-        from dm_envs import stage_input
-
-        p = self.points()
-        return stage_input(config, "stimulus", coherence=p["coherence"], direction=p["direction"],
-                           context=p["context"])
-
-    def labels(self) -> list[str]:
-        """Tick labels of a stream's axis (``"-0.2"``, or ``"0.2@1"`` = coherence 0.2 towards choice 2)."""
-        if self.n_choices == 2:
-            return [_key(v) for v in self.axis]
-        return [_key(c) if c == 0 else f"{_key(c)}@{d + 1}" for c, d in zip(self.coherence, self.direction)]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able description (:meth:`from_dict` inverts it)."""
-        return dict(n_streams=self.n_streams, n_choices=self.n_choices, contexts=self.contexts.tolist(),
-                    coherence=self.coherence.tolist(), direction=self.direction.tolist(), axis=self.axis.tolist())
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "StimulusGrid":
-        """Rebuild a grid from :meth:`to_dict`."""
-        return cls(int(d["n_streams"]), int(d["n_choices"]), np.asarray(d["contexts"], dtype=np.int64),
-                   np.asarray(d["coherence"], dtype=np.float64), np.asarray(d["direction"], dtype=np.int64))
-
-
-def _contexts(config: "TaskConfig") -> np.ndarray:
-    return np.arange(config.n_streams) if config.has_context else np.zeros(1, dtype=np.int64)
-
-
-def stimulus_grid(config: "TaskConfig", grid: Union[int, Sequence[float], np.ndarray] = 21) -> StimulusGrid:
-    """The stimulus grid of a task (see :class:`StimulusGrid`).
-
-    Args:
-        config: The task.
-        grid: Two-choice tasks: the number of signed coherences per stream, evenly spaced in
-            ``[-c_max, c_max]`` (``c_max`` the task's largest coherence; use an odd number to include 0), or the
-            signed values themselves. ``K > 2`` choices: the number ``G`` of a two-choice grid it stands in for
-            (coherence levels ``linspace(0, c_max, (G + 1) // 2)``, each positive level in every direction), or
-            the unsigned levels themselves.
-
-    Returns:
-        The :class:`StimulusGrid` (every context of the task).
-
-    Raises:
-        ValueError: an empty grid or coherences outside ``[-1, 1]``.
-
-    Example:
-        >>> from dm_envs import make_config
-        >>> stimulus_grid(make_config(1), 3).shape
-        (1, 3)
-        >>> g = stimulus_grid(make_config(4), 5)         # 3 choices: 0 once, then 2 levels x 3 directions
-        >>> g.labels()
-        ['0', '0.16@1', '0.32@1', '0.16@2', '0.32@2', '0.16@3', '0.32@3']
-    """
-    c_max = float(max(config.coherences))
-    explicit = not isinstance(grid, (int, np.integer))
-    if not explicit and int(grid) < 1:
-        raise ValueError(f"grid must be >= 1 or a list of coherences, got {grid}")
-    if config.n_choices == 2:
-        vals = np.asarray(grid, dtype=np.float64).ravel() if explicit else np.linspace(-c_max, c_max, int(grid))
-        vals = np.round(np.sort(vals), 12) + 0.0  # + 0.0 turns -0.0 into 0.0
-        coherence, direction = np.abs(vals), np.where(vals >= 0, 0, 1)
-    else:
-        levels = (np.unique(np.abs(np.asarray(grid, dtype=np.float64).ravel())) if explicit
-                  else np.linspace(0.0, c_max, (int(grid) + 1) // 2))
-        levels = np.round(levels, 12)
-        pos = levels[levels > 0]
-        zero = [0.0] if (levels == 0).any() else []
-        coherence = np.array(zero + [c for _ in range(config.n_choices) for c in pos])
-        direction = np.array([0] * len(zero) + [d for d in range(config.n_choices) for _ in pos], dtype=np.int64)
-    if not len(coherence):
-        raise ValueError("the grid is empty")
-    if (coherence > 1).any():
-        raise ValueError(f"coherences must lie in [-1, 1], got {coherence.max()}")
-    return StimulusGrid(int(config.n_streams), int(config.n_choices), _contexts(config),
-                        coherence.astype(np.float64), direction.astype(np.int64))
-
-
 # ---------------------------------------------------------------------------------------------- readout helpers
-def choice_readout(dyn: RNNDynamics, states: np.ndarray, n_choices: Optional[int] = None) -> np.ndarray:
+def choice_readout(dyn: Network, states: np.ndarray, n_choices: Optional[int] = None) -> np.ndarray:
     """The choice each state's readout favours: ``argmax`` over the *choice* logits only (fixate left out).
 
     Args:
@@ -281,7 +99,7 @@ def choice_readout(dyn: RNNDynamics, states: np.ndarray, n_choices: Optional[int
         non-finite states.
 
     Example:
-        >>> dyn = RNNDynamics(np.eye(2), np.eye(2), W_out=[[5.0, 5.0], [1.0, 0.0], [0.0, 1.0]])
+        >>> dyn = Network(np.eye(2), np.eye(2), W_out=[[5.0, 5.0], [1.0, 0.0], [0.0, 1.0]])
         >>> choice_readout(dyn, np.array([[2.0, 1.0], [0.0, 3.0]])).tolist()   # fixate has the largest logit
         [0, 1]
     """
@@ -421,8 +239,8 @@ class DecisionBasins:
 
     def by_coherence(self) -> dict[str, float]:
         """``basin_match`` per ``|relevant coherence|`` (keys as strings)."""
-        rel = np.round(self.relevant, _ROUND)
-        return {_key(c): float(self.match[rel == c].mean()) for c in np.unique(rel)}
+        rel = np.round(self.relevant, ROUND)
+        return {coherence_key(c): float(self.match[rel == c].mean()) for c in np.unique(rel)}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The fields as arrays (for saving)."""
@@ -447,7 +265,7 @@ class AttractorMap:
         contexts: Context indices, ``(n_contexts,)``.
         grid: The :class:`StimulusGrid` (stimulus stage; ``None`` otherwise).
         n_attractors: Distinct attractors per point (multistability count), int.
-        dominant: Index into :data:`~analysis.attractors.KINDS` of the kind whose attractors collect the most initial
+        dominant: Index into :data:`~analysis.dynamics.attractors.KINDS` of the kind whose attractors collect the most initial
             states (ties: the earlier kind in ``KINDS``), int.
         kind_counts: Distinct attractors of each kind per point, ``shape + (len(KINDS),)`` int.
         basin_fraction: Fraction of the point's initial states ending on each kind, ``shape + (len(KINDS),)``.
@@ -464,7 +282,7 @@ class AttractorMap:
         basins: The trials' :class:`DecisionBasins` (delay/decision stages with trials; else ``None``).
         settings: How the map was computed (grid, initial states, thresholds, seed).
         info: About the network (model path, learning rule, env steps) and the wall time.
-        attractors: The :class:`~analysis.attractors.Attractor` objects per point (flat), when computed in this
+        attractors: The :class:`~analysis.dynamics.attractors.Attractor` objects per point (flat), when computed in this
             process (``None`` after :meth:`load`).
 
     Example:
@@ -553,19 +371,19 @@ class AttractorMap:
     # ------------------------------------------------------------------ summary numbers
     def _group_fraction(self, group_of_point: np.ndarray) -> dict[str, float]:
         """QP fraction per group of points (keys: the rounded group value)."""
-        g = np.round(group_of_point, _ROUND)
+        g = np.round(group_of_point, ROUND)
         rows_g = g[self.table["point"]]
         qp = self.table["kind"] == QP
-        return {_key(v): _ratio(qp[rows_g == v].sum(), (rows_g == v).sum()) for v in np.unique(g)}
+        return {coherence_key(v): _ratio(qp[rows_g == v].sum(), (rows_g == v).sum()) for v in np.unique(g)}
 
     def _halves(self, rel: np.ndarray) -> tuple[float, float, list[float], list[float]]:
         """QP fraction over the points in the low and high halves of the ``|relevant coherence|`` levels."""
-        levels = np.unique(np.round(rel, _ROUND))
+        levels = np.unique(np.round(rel, ROUND))
         h = len(levels) // 2
         if h == 0:
             return float("nan"), float("nan"), [], []
         low, high = levels[:h], levels[len(levels) - h:]
-        rows_rel = np.round(rel, _ROUND)[self.table["point"]]
+        rows_rel = np.round(rel, ROUND)[self.table["point"]]
         qp = self.table["kind"] == QP
         frac = lambda sel: _ratio(qp[sel].sum(), sel.sum())  # noqa: E731
         return frac(np.isin(rows_rel, low)), frac(np.isin(rows_rel, high)), low.tolist(), high.tolist()
@@ -627,9 +445,9 @@ class AttractorMap:
             out.update(qp_fraction_low_coherence=lo, qp_fraction_high_coherence=hi,
                        low_coherence_levels=lo_lv, high_coherence_levels=hi_lv)
             ld = self.lambda1_dominant.ravel()
-            rr = np.round(rel, _ROUND)
+            rr = np.round(rel, ROUND)
             out["lambda1_by_coherence"] = {
-                _key(v): float(np.mean(ld[(rr == v) & np.isfinite(ld)])) if ((rr == v) & np.isfinite(ld)).any()
+                coherence_key(v): float(np.mean(ld[(rr == v) & np.isfinite(ld)])) if ((rr == v) & np.isfinite(ld)).any()
                 else None for v in np.unique(rr)
             }
         else:
@@ -651,7 +469,7 @@ class AttractorMap:
         d = self.summary()
         d.update(grid=None if self.grid is None else self.grid.to_dict(), contexts=self.contexts.tolist(),
                  settings=self.settings, info=self.info)
-        return _json_safe(d)
+        return json_safe(d)
 
     # ------------------------------------------------------------------ persistence
     def default_name(self) -> str:
@@ -694,7 +512,7 @@ class AttractorMap:
         np.savez_compressed(path, **arrays)
         meta = self.to_dict()
         meta["stage"] = self.stage
-        (out / f"{name}.json").write_text(json.dumps(meta, indent=1) + "\n")
+        write_json(out / f"{name}.json", meta)
         return path
 
     @classmethod
@@ -744,73 +562,33 @@ class AttractorMap:
 
 
 # ---------------------------------------------------------------------------------------------- building a map
-def rollout_dynamics(dyn: RNNDynamics, trials: "TrialBatch") -> Rollout:
-    """Run the float64 map over whole trials from ``h0 = 0`` (what the policy computes, without torch).
+def _as_dynamics(obj: Any) -> tuple[Network, Any]:
+    """``(network, policy or None)`` from a path, a loaded model / policy, or a :class:`~analysis.network.Network`.
 
-    ``h_t = relu(W_rec h_{t-1} + W_in x_t + b_rec)``; logits and greedy actions from the readout (none without
-    ``W_out``: zero-width logits, actions 0); ``values`` are zeros.
-
-    Args:
-        dyn: The map (with ``config``, or the trials' config is used).
-        trials: The trials.
-
-    Returns:
-        A :class:`~analysis.dynamics.Rollout`.
-
-    Example:
-        >>> from dm_envs import make_config, sample_trials
-        >>> cfg = make_config(1)
-        >>> dyn = RNNDynamics(0.5 * np.eye(2), np.ones((2, cfg.obs_dim)), W_out=np.eye(3, 2), config=cfg)
-        >>> run = rollout_dynamics(dyn, sample_trials(cfg, 3, 0))
-        >>> run.hidden.shape[0], run.hidden.shape[2], run.actions.shape == run.hidden.shape[:2]
-        (3, 2, True)
-    """
-    obs = np.asarray(trials.obs, dtype=np.float64)
-    N, T, _ = obs.shape
-    drive = dyn.drive(obs)
-    W = dyn.W_rec
-    hidden = np.empty((N, T, dyn.hidden_size))
-    h = np.zeros((N, dyn.hidden_size))
-    for t in range(T):
-        h = np.maximum(h @ W.T + drive[:, t], 0.0)
-        hidden[:, t] = h
-    if dyn.W_out is not None:
-        logits = dyn.readout(hidden)
-        actions = np.argmax(logits, axis=-1).astype(np.int64)
-    else:
-        logits = np.zeros((N, T, 0))
-        actions = np.zeros((N, T), dtype=np.int64)
-    return Rollout(hidden=hidden, logits=logits, actions=actions, values=np.zeros((N, T)), trials=trials,
-                   config=dyn.config if dyn.config is not None else trials.config)
-
-
-def _as_dynamics(obj: Any) -> tuple[RNNDynamics, Any]:
-    """``(map, policy source or None)`` from a path, a loaded model / policy, or an :class:`RNNDynamics`."""
-    from .dynamics import load_dynamics
-
-    if isinstance(obj, RNNDynamics):
+    When a policy is at hand, trials run through it in torch (the exact states of the policy in SB3)."""
+    if isinstance(obj, Network):
         return obj, None
     if isinstance(obj, (str, os.PathLike)):
         import agents
 
         model = agents.load_model(obj)
-        dyn = load_dynamics(model)
-        dyn.metadata["path"] = os.fspath(obj)
-        return dyn, model
-    return load_dynamics(obj), obj
+        net = Network.from_policy(model)
+        net.metadata["path"] = os.fspath(obj)
+        return net, model
+    return Network.from_policy(obj), obj
 
 
-def _get_rollout(dyn: RNNDynamics, source: Any, trials: Union[int, "TrialBatch"], seed: int) -> Rollout:
+def _get_rollout(dyn: Network, source: Any, trials: Union[int, "TrialBatch"], seed: int) -> Rollout:
     """Trials run through the policy (exact SB3 states) when there is one, else through the float64 map."""
     from dm_envs import sample_trials
 
     if isinstance(trials, (int, np.integer)):
         trials = sample_trials(dyn.config, int(trials), np.random.default_rng(seed), noise=True)
     if source is not None:
-        from .dynamics import rollout
+        from analysis.network import rollout
 
         return rollout(source, trials)
-    return rollout_dynamics(dyn, trials)
+    return dyn.forward(trials)
 
 
 def _observed_states(run: Rollout, contexts: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -823,7 +601,7 @@ def _observed_states(run: Rollout, contexts: np.ndarray, n: int, seed: int) -> n
     return np.stack([onset[np.sort(rng.choice(p, m, replace=False))] for p in per])
 
 
-def _orbit_choice(dyn: RNNDynamics, a: Attractor, n_choices: int) -> int:
+def _orbit_choice(dyn: Network, a: Attractor, n_choices: int) -> int:
     if a.kind == "divergent" or dyn.W_out is None:
         return -1
     ch = choice_readout(dyn, a.orbit, n_choices)
@@ -832,7 +610,7 @@ def _orbit_choice(dyn: RNNDynamics, a: Attractor, n_choices: int) -> int:
 
 
 def _escape_states(
-    dyn: RNNDynamics, x: np.ndarray, h0: np.ndarray, divergence_norm: float, max_steps: int
+    dyn: Network, x: np.ndarray, h0: np.ndarray, divergence_norm: float, max_steps: int
 ) -> np.ndarray:
     """Iterate ``h0 (m, H)`` until each state's norm exceeds ``divergence_norm`` (at most ``max_steps`` steps);
     the states at that moment (NaN rows for states that did not escape)."""
@@ -854,7 +632,7 @@ def _escape_states(
 
 
 def _split_divergent(
-    dyn: RNNDynamics, x: np.ndarray, atts: list[Attractor], h0: np.ndarray, n_choices: int, kw: dict[str, Any]
+    dyn: Network, x: np.ndarray, atts: list[Attractor], h0: np.ndarray, n_choices: int, kw: dict[str, Any]
 ) -> tuple[list[Attractor], list[Optional[int]]]:
     """Split each divergent attractor by the choice its members' escape directions read out.
 
@@ -890,7 +668,7 @@ def _split_divergent(
 
 
 def _tabulate(
-    dyn: RNNDynamics,
+    dyn: Network,
     atts: list[list[Attractor]],
     shape: tuple[int, ...],
     point_context: np.ndarray,
@@ -992,7 +770,7 @@ def attractor_map(
     per stream, see :class:`StimulusGrid`). Initial states per input: ``n_observed`` states observed at stimulus onset
     in real trials of the point's context (``observed=True``; the same states for every point of a context) plus
     ``n_init`` random states ``|N(0, s^2)|`` (``s``: the RMS of the observed states, see
-    :func:`~analysis.attractors.find_attractors`).
+    :func:`~analysis.dynamics.attractors.find_attractors`).
 
     **Delay / decision stage.** One input per context (the stage's noise-free input). Initial states: the
     end-of-stimulus states of every real trial of that context plus ``n_init`` random states (which only help find
@@ -1002,7 +780,7 @@ def attractor_map(
     ``divergence_norm`` (``DIV+``/``DIV-``: one attractor per escape direction).
 
     Args:
-        path_or_dyn: A saved model zip, a loaded model / ``agents.RNNPolicy``, or an :class:`RNNDynamics` with a
+        path_or_dyn: A saved model zip, a loaded model / ``agents.RNNPolicy``, or an :class:`Network` with a
             task config (trials then run through the float64 map, :func:`rollout_dynamics`).
         grid: Grid size or values (see :func:`stimulus_grid`); ignored for the delay/decision stages.
         stage: ``"stimulus"``, ``"delay"`` or ``"decision"``.
@@ -1011,12 +789,12 @@ def attractor_map(
         observed: Stimulus stage: include observed stimulus-onset states.
         n_observed: How many observed states per input (at most the number of trials of the context).
         trials: Number of trials to draw from the model's task (with noise), or a ``dm_envs.TrialBatch``.
-        rollout: A precomputed :class:`~analysis.dynamics.Rollout` of the network (reused across stages; overrides
+        rollout: A precomputed :class:`~analysis.network.Rollout` of the network (reused across stages; overrides
             ``trials``).
         exact_fp_exponents: Fixed points' ``lambda_1`` from the Jacobian's eigenvalues instead of the batched power
             iteration (:func:`fixed_point_exponents`); slower (one eigendecomposition per fixed point).
         progress: Show a progress bar (initial states resolved).
-        **attractor_kwargs: Passed to :func:`~analysis.attractors.find_attractors` (``n_transient``, ``n_record``,
+        **attractor_kwargs: Passed to :func:`~analysis.dynamics.attractors.find_attractors` (``n_transient``, ``n_record``,
             ``lyap_eps``, ``merge_tol``, ... : every classification threshold).
 
     Returns:
@@ -1041,13 +819,13 @@ def attractor_map(
     cfg = dyn.config
     if cfg is None:
         raise ValueError("the network carries no task config (save it with the trainers, or pass config= to "
-                         "RNNDynamics)")
+                         "Network)")
     n_init = int(n_init)
     need_trials = stage != "stimulus" or (observed and n_observed > 0)
     run = rollout
     if run is None and need_trials:
         run = _get_rollout(dyn, source, trials, seed)
-    contexts = _contexts(cfg)
+    contexts = contexts_of(cfg)
     kw = dict(attractor_kwargs)
     basins: Optional[DecisionBasins] = None
     if stage == "stimulus":
@@ -1073,7 +851,7 @@ def attractor_map(
         tr = run.trials
         end = run.stage_states("stimulus", "last").astype(np.float64)
         ctx = np.asarray(tr.context)
-        from .attractors import _initial_states
+        from analysis.dynamics.attractors import _initial_states
 
         atts, n_given, members_of, choices = [], [], [], []
         for i, k in enumerate(contexts):
@@ -1114,7 +892,7 @@ def attractor_map(
         observed=bool(observed) if stage == "stimulus" else None,
         n_given=int(n_given[0]) if stage == "stimulus" and n_given else None,
         n_trials=None if run is None else len(run.trials), n_choices=int(cfg.n_choices),
-        exact_fp_exponents=bool(exact_fp_exponents), find_attractors=_json_safe(kw),
+        exact_fp_exponents=bool(exact_fp_exponents), find_attractors=json_safe(kw),
     )
     info = dict(
         model=dyn.metadata.get("path"), learning_rule=dyn.metadata.get("learning_rule"),
@@ -1123,337 +901,3 @@ def attractor_map(
     )
     return AttractorMap(stage=stage, contexts=np.asarray(contexts, dtype=np.int64), grid=g, basins=basins,
                         settings=settings, info=info, attractors=atts, **tab)
-
-
-# ---------------------------------------------------------------------------------------------- tracking
-@dataclass(frozen=True)
-class Checkpoint:
-    """A saved model of a run folder.
-
-    Attributes:
-        path: The zip.
-        name: Its file stem (``step_500000``, ``acc_090``, ``final_model``, ...).
-        env_steps: Env steps at which it was saved (from the model's metadata).
-        aliases: Stems of other zips saved at the same env steps (the same network; skipped).
-    """
-
-    path: Path
-    name: str
-    env_steps: int
-    aliases: tuple[str, ...] = ()
-
-
-def list_checkpoints(run_folder: PathLike) -> list[Checkpoint]:
-    """The distinct saved models of a run folder, ordered by env steps.
-
-    Reads ``checkpoints/*.zip`` and ``final_model.zip`` (only their metadata, no weights); zips saved at the same
-    env steps are one network (e.g. ``acc_target`` and ``final_model``): the first of ``final_model``,
-    ``acc_target``, ``step_*``, ``acc_*`` names it, the others are its ``aliases``. Unreadable zips are skipped.
-
-    Raises:
-        FileNotFoundError: the folder holds no readable model.
-
-    Example:
-        >>> [c.name for c in list_checkpoints("runs/bench_sl")]     # doctest: +SKIP
-        ['step_0', 'acc_050', 'step_501556', 'acc_070', 'acc_090', 'final_model']
-    """
-    from agents import ModelLoadError, load_metadata
-
-    root = Path(run_folder)
-    files = sorted((root / "checkpoints").glob("*.zip")) + ([root / "final_model.zip"]
-                                                             if (root / "final_model.zip").exists() else [])
-    by_steps: dict[int, list[Path]] = {}
-    for f in files:
-        if f.name.endswith(".tmp.zip"):
-            continue
-        try:
-            steps = int(load_metadata(f)["env_steps"])
-        except (ModelLoadError, KeyError, ValueError, TypeError, OSError):
-            continue
-        by_steps.setdefault(steps, []).append(f)
-    if not by_steps:
-        raise FileNotFoundError(f"no readable model in {root} (expected checkpoints/*.zip or final_model.zip)")
-    rank = lambda f: (0 if f.stem == "final_model" else 1 if f.stem == "acc_target" else  # noqa: E731
-                      2 if f.stem.startswith("step_") else 3, f.stem)
-    out = []
-    for steps in sorted(by_steps):
-        fs = sorted(by_steps[steps], key=rank)
-        out.append(Checkpoint(fs[0], fs[0].stem, steps, tuple(f.stem for f in fs[1:])))
-    return out
-
-
-class Tracking(tuple):
-    """:func:`track`'s result: the pair ``(rows, summary)`` (so ``rows, summary = track(...)`` works), with the
-    per-checkpoint maps and the settings as attributes.
-
-    Attributes:
-        rows: Per checkpoint, ordered by training progress: ``checkpoint``, ``aliases``, ``env_steps``,
-            ``progress`` (env steps / the last checkpoint's), ``accuracy``, ``accuracy_source`` (``"curve"``: the
-            run's accuracy curve at that step; ``"evaluated"``), the map's numbers (``qp_fraction``,
-            ``qp_fraction_low_coherence``, ``qp_fraction_high_coherence``, ``qp_fraction_by_coherence``,
-            ``qp_point_fraction``, ``n_attractors``, ``n_<kind>`` for every kind, ``mean_multistability``,
-            ``lambda1_max``, ``basin_match`` and ``basin_match_own_choice`` for delay/decision maps, ...),
-            ``map_change`` (fraction of grid points whose dominant kind differs from the previous checkpoint's;
-            NaN for the first) and ``map_change_to_final``. Metrics of further stages carry the stage as prefix
-            (``decision_basin_match``).
-        summary: See :func:`track`.
-        maps: The :class:`AttractorMap` of every checkpoint (first stage), in row order (empty after :meth:`load`).
-        settings: The arguments of the run.
-
-    Example:
-        >>> rows, summary = track("runs/rl_seed0")                            # doctest: +SKIP
-        >>> [(r["progress"], r["accuracy"], r["qp_fraction"]) for r in rows]  # doctest: +SKIP
-        >>> tr = track("runs/rl_seed0"); tr.save("out"); tr.maps[-1].qp_present.shape   # doctest: +SKIP
-        (2, 11, 11)
-    """
-
-    maps: list[AttractorMap]
-    settings: dict[str, Any]
-
-    def __new__(
-        cls,
-        rows: list[dict[str, Any]],
-        summary: dict[str, Any],
-        maps: Sequence[AttractorMap] = (),
-        settings: Optional[dict[str, Any]] = None,
-    ) -> "Tracking":
-        self = super().__new__(cls, (list(rows), dict(summary)))
-        self.maps = list(maps)
-        self.settings = dict(settings or {})
-        return self
-
-    def __getnewargs__(self) -> tuple[Any, ...]:  # pickling (e.g. to worker processes)
-        return (self.rows, self.summary, self.maps, self.settings)
-
-    @property
-    def rows(self) -> list[dict[str, Any]]:
-        """The per-checkpoint rows."""
-        return self[0]
-
-    @property
-    def summary(self) -> dict[str, Any]:
-        """The summary."""
-        return self[1]
-
-    def __repr__(self) -> str:
-        return f"Tracking({len(self.rows)} checkpoints, summary={self.summary!r})"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able: ``settings``, ``summary`` and ``checkpoints`` (the rows)."""
-        return _json_safe(dict(settings=self.settings, summary=self.summary, checkpoints=self.rows))
-
-    def save(self, out_dir: PathLike, save_maps: bool = False) -> Path:
-        """Write ``track.json`` (:meth:`to_dict`) and ``track.csv`` (the scalar columns of the rows); with
-        ``save_maps``, every checkpoint's map as ``maps/<checkpoint>/attractor_map*.{json,npz}``.
-
-        Returns:
-            The JSON path.
-        """
-        from .outputs import write_rows
-
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / "track.json"
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        write_rows(out / "track.csv", [{k: _json_safe(v) for k, v in r.items() if not isinstance(v, (dict, list, tuple))}
-                                       for r in self.rows])
-        if save_maps:
-            for r, m in zip(self.rows, self.maps):
-                m.save(out / "maps" / str(r["checkpoint"]))
-        return path
-
-    @classmethod
-    def load(cls, path: PathLike) -> "Tracking":
-        """Read ``track.json`` (a folder or the file); ``maps`` is empty."""
-        p = Path(path)
-        d = json.loads((p / "track.json" if p.is_dir() else p).read_text())
-        return cls(d["checkpoints"], d["summary"], settings=d.get("settings", {}))
-
-
-def _curve_accuracy(run_folder: Path, ckpt: Checkpoint) -> Optional[float]:
-    """The accuracy the run recorded at exactly the checkpoint's env steps (metadata.json, else the zip's own)."""
-    from agents import load_metadata
-
-    curves = []
-    meta_path = run_folder / "metadata.json"
-    if meta_path.exists():
-        try:
-            curves.append(json.loads(meta_path.read_text()).get("accuracy_curve") or [])
-        except (OSError, json.JSONDecodeError):
-            pass
-    try:
-        curves.append(load_metadata(ckpt.path).get("accuracy_curve") or [])
-    except Exception:  # noqa: BLE001 - a checkpoint without metadata simply has no curve
-        pass
-    for curve in curves:
-        for entry in curve:
-            if int(entry.get("env_steps", -1)) == ckpt.env_steps and entry.get("accuracy") is not None:
-                return float(entry["accuracy"])
-    return None
-
-
-def _map_row(amap: AttractorMap, prefix: str = "") -> dict[str, Any]:
-    s = amap.summary()
-    row: dict[str, Any] = dict(
-        qp_fraction=s["qp_fraction"], qp_point_fraction=s["qp_point_fraction"], n_attractors=s["n_attractors"],
-        mean_multistability=s["mean_multistability"], lambda1_max=s["lambda1"]["max_over_points"],
-        unconverged=s["unconverged"],
-    )
-    row.update({f"n_{k}": v for k, v in s["counts"].items()})
-    for k in ("qp_fraction_low_coherence", "qp_fraction_high_coherence", "qp_fraction_by_coherence", "basin_match",
-              "basin_match_own_choice"):
-        if k in s:
-            row[k] = s[k]
-    if amap.stage != "stimulus":
-        row["decision_labels"] = sorted({a["label"] for a in s["decision_attractors"] if a["trials"] > 0})
-    row["map_wall_time_s"] = amap.info.get("wall_time_s")
-    return {prefix + k: v for k, v in row.items()}
-
-
-def _pearson(a: Sequence[float], b: Sequence[float]) -> float:
-    x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
-        return float("nan")
-    return float(np.corrcoef(x[ok], y[ok])[0, 1])
-
-
-def _track_summary(rows: list[dict[str, Any]], change_tol: float) -> dict[str, Any]:
-    qp = np.array([r["qp_fraction"] for r in rows], dtype=float)
-    acc = np.array([np.nan if r["accuracy"] is None else r["accuracy"] for r in rows], dtype=float)
-    change = np.array([r["map_change"] for r in rows[1:]], dtype=float)
-    # the first checkpoint after which no consecutive change exceeds change_tol
-    k = len(rows) - 1
-    while k > 0 and change[k - 1] <= change_tol:
-        k -= 1
-    fin = np.isfinite(qp)
-    return dict(
-        n_checkpoints=len(rows),
-        qp_fraction=dict(initial=qp[0], final=qp[-1], min=np.nanmin(qp) if fin.any() else None,
-                         max=np.nanmax(qp) if fin.any() else None,
-                         argmax_progress=rows[int(np.nanargmax(qp))]["progress"] if fin.any() else None),
-        qp_range=float(np.nanmax(qp) - np.nanmin(qp)) if fin.any() else None,
-        accuracy=dict(initial=acc[0], final=acc[-1]),
-        qp_accuracy_correlation=_pearson(qp, acc),
-        map_stable_from=dict(checkpoint=rows[k]["checkpoint"], env_steps=rows[k]["env_steps"],
-                             progress=rows[k]["progress"]),
-        change_tol=change_tol,
-    )
-
-
-def track(
-    run_folder: PathLike,
-    grid: Union[int, Sequence[float], np.ndarray] = 11,
-    stage: Union[str, Sequence[str]] = "stimulus",
-    *,
-    n_init: int = 16,
-    n_observed: int = 8,
-    trials: int = 128,
-    seed: int = 0,
-    checkpoints: Optional[Sequence[str]] = None,
-    evaluate: str = "missing",
-    eval_trials: int = 1000,
-    change_tol: float = 0.0,
-    progress: bool = True,
-    **map_kwargs: Any,
-) -> Tracking:
-    """The attractor landscape over a run's checkpoints, beside each checkpoint's accuracy.
-
-    Every distinct saved model of the run (:func:`list_checkpoints`) is mapped with :func:`attractor_map` on the
-    same trials (drawn once from the run's task with ``seed``). The defaults are coarser than a single map's
-    (11 x 11 grid, 16 random + 8 observed initial states: about 4,000 orbits per checkpoint), so about ten
-    checkpoints of a 250-unit network take a few minutes.
-
-    Args:
-        run_folder: A run folder of :func:`agents.train_rl` / :func:`agents.train_sl`.
-        grid: Stimulus grid (see :func:`stimulus_grid`).
-        stage: Stage to map, or several (the first gives the unprefixed columns and the map-change measures; the
-            others' columns are prefixed with ``<stage>_``).
-        n_init: Random initial states per input.
-        n_observed: Observed stimulus-onset states per input.
-        trials: Trials run through each checkpoint (observed states and decision basins).
-        seed: Seed of the trials, random states and evaluation trials.
-        checkpoints: Stems to include (e.g. ``["step_0", "final_model"]``; default: all).
-        evaluate: Where the accuracy comes from: ``"missing"`` (the run's accuracy curve at the checkpoint's env
-            steps, evaluating only checkpoints not on it), ``"always"`` (evaluate every checkpoint on the same
-            ``eval_trials`` fresh trials) or ``"never"`` (``None`` when not on the curve).
-        eval_trials: Trials per evaluation (``agents.evaluate_policy``, greedy actions).
-        change_tol: A consecutive change of the dominant-kind map up to this fraction of grid points counts as no
-            change (for ``summary["map_stable_from"]``).
-        progress: Progress bar over checkpoints.
-        **map_kwargs: Passed to :func:`attractor_map` (and on to ``find_attractors``).
-
-    Returns:
-        A :class:`Tracking`, the pair ``(rows, summary)``: ``rows`` (see there) and ``summary``:
-        ``n_checkpoints``, ``qp_fraction`` (``initial``, ``final``, ``min``, ``max``, ``argmax_progress``),
-        ``qp_range`` (max - min), ``accuracy`` (``initial``, ``final``), ``qp_accuracy_correlation`` (Pearson over
-        checkpoints; NaN with fewer than 3 or constant values), ``map_stable_from`` (the checkpoint after which
-        the dominant-kind map no longer changes by more than ``change_tol``: its name, env steps and progress).
-
-    Raises:
-        FileNotFoundError: no readable model in the folder.
-        ValueError: a bad ``evaluate`` or an unknown checkpoint name.
-
-    Example:
-        >>> rows, summary = track("runs/bench_sl", grid=11)                            # doctest: +SKIP
-        >>> summary["qp_range"], summary["map_stable_from"]["progress"]                # doctest: +SKIP
-        (0.02, 0.67)
-        >>> track("runs/bench_sl").save("runs/bench_sl/track")                         # doctest: +SKIP
-    """
-    from tqdm.auto import tqdm
-
-    import agents
-    from dm_envs import TaskConfig, sample_trials
-
-    if evaluate not in ("missing", "always", "never"):
-        raise ValueError(f"evaluate must be 'missing', 'always' or 'never', got {evaluate!r}")
-    stages = [stage] if isinstance(stage, str) else list(stage)
-    for s in stages:
-        if s not in MAP_STAGES:
-            raise ValueError(f"stage must be one of {MAP_STAGES}, got {s!r}")
-    root = Path(run_folder)
-    ckpts = list_checkpoints(root)
-    if checkpoints is not None:
-        names = {c.name for c in ckpts} | {a for c in ckpts for a in c.aliases}
-        unknown = sorted(set(checkpoints) - names)
-        if unknown:
-            raise ValueError(f"unknown checkpoints {unknown}; the run has {sorted(names)}")
-        ckpts = [c for c in ckpts if c.name in checkpoints or set(c.aliases) & set(checkpoints)]
-    cfg = TaskConfig.from_dict(agents.load_metadata(ckpts[-1].path)["task_config"])
-    batch = sample_trials(cfg, int(trials), np.random.default_rng(seed), noise=True)
-    eval_batch = None
-    end_steps = max(c.env_steps for c in ckpts)
-    rows: list[dict[str, Any]] = []
-    maps: list[AttractorMap] = []
-    bar = tqdm(ckpts, desc="checkpoints", unit="ckpt", disable=not progress)
-    for ck in bar:
-        bar.set_postfix_str(ck.name)
-        model = agents.load_model(ck.path)
-        dyn, _ = _as_dynamics(model)
-        dyn.metadata["path"] = str(ck.path)
-        run = _get_rollout(dyn, model, batch, seed)
-        acc, source = (None, None) if evaluate == "always" else (_curve_accuracy(root, ck), "curve")
-        if acc is None and evaluate != "never":
-            if eval_batch is None:
-                eval_batch = sample_trials(cfg, int(eval_trials), np.random.default_rng([seed, 0xE7A1]))
-            acc, source = float(agents.evaluate_policy(model, eval_batch).accuracy), "evaluated"
-        row: dict[str, Any] = dict(checkpoint=ck.name, aliases=list(ck.aliases), env_steps=ck.env_steps,
-                                   progress=ck.env_steps / end_steps if end_steps else 1.0, accuracy=acc,
-                                   accuracy_source=source if acc is not None else None)
-        for j, s in enumerate(stages):
-            m = attractor_map(dyn, grid, s, n_init=n_init, n_observed=n_observed, seed=seed, rollout=run,
-                              progress=False, **map_kwargs)
-            m.info["model"] = str(ck.path)
-            row.update(_map_row(m, "" if j == 0 else f"{s}_"))
-            if j == 0:
-                maps.append(m)
-        rows.append(row)
-    final_dom = maps[-1].dominant
-    for j, (row, m) in enumerate(zip(rows, maps)):
-        row["map_change"] = float((m.dominant != maps[j - 1].dominant).mean()) if j else float("nan")
-        row["map_change_to_final"] = float((m.dominant != final_dom).mean())
-    settings = _json_safe(dict(run_folder=str(root), grid=grid if isinstance(grid, int) else list(grid),
-                               stages=stages, n_init=n_init, n_observed=n_observed, trials=trials, seed=seed,
-                               evaluate=evaluate, eval_trials=eval_trials, change_tol=change_tol,
-                               map_kwargs=map_kwargs))
-    return Tracking(rows, _json_safe(_track_summary(rows, change_tol)), maps, settings)

@@ -39,7 +39,7 @@ def add_commands(sub: Any) -> None:
 
 
 def _spec_from_args(args: argparse.Namespace):
-    from .experiments.spec import resolve_spec
+    from analysis.experiments.spec import resolve_spec
 
     source = args.preset or args.spec
     return resolve_spec(
@@ -54,8 +54,8 @@ def _spec_from_args(args: argparse.Namespace):
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .experiments.cost import estimate_cost, format_cost
-    from .experiments.runner import run_experiment
+    from analysis.experiments.cost import estimate_cost, format_cost
+    from analysis.experiments.runner import run_experiment
 
     spec = _spec_from_args(args)
     estimate = estimate_cost(spec, workers=args.workers)
@@ -71,7 +71,7 @@ def _run(args: argparse.Namespace) -> int:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     print("cells: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     if not args.no_report:
-        from .experiments.report import write_report
+        from analysis.experiments.report import write_report
 
         paths = write_report(args.out)
         print(f"report: {paths['html']}")
@@ -79,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from .experiments.report import write_report
+    from analysis.experiments.report import write_report
 
     paths = write_report(args.out)
     print(f"report: {paths['html']} (markdown: {paths['markdown']})")
@@ -90,8 +90,8 @@ def _status(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from .experiments.runner import load_records
-    from .experiments.spec import Cell, ExperimentSpec
+    from analysis.experiments.runner import load_records
+    from analysis.experiments.spec import Cell, ExperimentSpec
 
     spec = ExperimentSpec.from_dict(json.loads((Path(args.out) / "spec.json").read_text()))
     for r in load_records(spec, args.out):

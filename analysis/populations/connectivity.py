@@ -30,7 +30,7 @@ from typing import Any, Optional, Sequence, Union
 
 import numpy as np
 
-from .information import Seed, _centre, _draw_shifts, _mi_cc, _rng, copnorm, gamma_sf, holm
+from analysis.populations.information import Seed, _centre, _draw_shifts, _mi_cc, _rng, copnorm, gamma_sf, holm
 
 __all__ = [
     "FunctionalConnectivity",
@@ -140,7 +140,7 @@ def functional_connectivity(
         pvalue: ``"gamma"`` (parametric) or ``"empirical"``.
         min_shift: Smallest shift (default: the padded trial length for ``(N, T, H)`` input, else 1).
         max_samples: Use only the first ``max_samples`` samples (cost is linear in samples).
-        ties: Tie handling of the copula transform for ``"gcmi"`` (see :func:`analysis.information.copnorm`).
+        ties: Tie handling of the copula transform for ``"gcmi"`` (see :func:`analysis.populations.information.copnorm`).
         seed: Seed for the shifts and tie-breaking.
         progress: Progress bar over shifts.
 
@@ -373,7 +373,7 @@ def community_alignment(
 
     Args:
         communities: ``(H,)`` community label of each unit.
-        populations: ``(H,)`` population label of each unit (or a :class:`~analysis.populations.Populations`).
+        populations: ``(H,)`` population label of each unit (or a :class:`~analysis.populations.groups.Populations`).
         include: Only the units whose population is in this list (e.g. ``["G+", "G-"]``); default all.
 
     Example:
@@ -411,7 +411,7 @@ def structural_blocks(
 
     Args:
         W_rec: ``(H, H)`` recurrent weights.
-        labels: ``(H,)`` population labels (or a :class:`~analysis.populations.Populations`).
+        labels: ``(H,)`` population labels (or a :class:`~analysis.populations.groups.Populations`).
         groups: Populations to report, in order (default: the sorted labels present).
         exclude_self: Leave self-connections (the diagonal) out of the within-population blocks.
 

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Sequence, Union
 
 import numpy as np
+
+from agents.files import json_safe
 from scipy import fft as sp_fft
 from scipy import special, stats
 
@@ -599,7 +601,7 @@ class Selectivity:
             "mi": self.mi.tolist(),
             "pvalue": self.pvalue.tolist(),
             "significant": self.significant.astype(int).tolist(),
-            "settings": _jsonable(self.settings),
+            "settings": json_safe(self.settings),
         }
         if self.labels is not None:
             out["by_population"] = self.by_population()
@@ -615,18 +617,6 @@ class Selectivity:
 
 def _unique_labels(lab: np.ndarray) -> list[str]:
     return sorted({str(v) for v in lab.tolist()})
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
 
 
 def _flatten_variable(v: ArrayLike, shape: tuple[int, int], mask: np.ndarray, name: str) -> np.ndarray:
@@ -682,7 +672,7 @@ def selectivity(
         discrete: ``{name: bool}`` overrides; default: integer/bool variables are discrete, floats continuous.
         stage: Optional ``(N, T)`` stage id per step: adds the MI computed within each stage (``stage_mi``).
         stage_names: Names of the stage ids (default ``dm_envs.STAGES`` order: fixation, stimulus, delay, decision).
-        populations: Optional population labels, ``(H,)`` or a :class:`~analysis.populations.Populations`, stored
+        populations: Optional population labels, ``(H,)`` or a :class:`~analysis.populations.groups.Populations`, stored
             for :meth:`Selectivity.by_population`.
         two_stage: INTENSE's two stages (screen with ``n_shuffles_stage1``, then test the candidates with
             ``n_shuffles``); if False, every pair is tested once with ``n_shuffles``.
@@ -865,7 +855,7 @@ def population_information(
     Args:
         hidden: ``(N, T, H)`` hidden states.
         variables: ``{name: (N,) or (N, T)}`` (see :func:`task_variables`).
-        labels: ``(H,)`` population labels (or a :class:`~analysis.populations.Populations`).
+        labels: ``(H,)`` population labels (or a :class:`~analysis.populations.groups.Populations`).
         mask: ``(N, T)`` steps to use.
         discrete: Per-variable overrides of the discrete/continuous choice.
         stage: Optional ``(N, T)`` stage ids: adds the same within each stage.

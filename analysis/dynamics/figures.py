@@ -26,13 +26,14 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import numpy as np
 
-from .attractors import KINDS
+from analysis.dynamics.attractors import KINDS
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .dynamics import Rollout
-    from .maps import AttractorMap, Tracking
+    from analysis.network import Rollout
+    from analysis.dynamics.maps import AttractorMap
+    from analysis.dynamics.tracking import Tracking
 
 __all__ = [
     "KIND_COLORS",
@@ -89,7 +90,7 @@ def plot_attractor_map(amap: "AttractorMap", path: Optional[PathLike] = None) ->
     per context; more streams: the plane of streams 1-2 with the others at their middle grid value.
 
     Args:
-        amap: A stimulus-stage :class:`~analysis.maps.AttractorMap`.
+        amap: A stimulus-stage :class:`~analysis.dynamics.maps.AttractorMap`.
         path: PNG file to write (optional).
 
     Returns:
@@ -173,7 +174,7 @@ def plot_lyapunov(amap: "AttractorMap", path: Optional[PathLike] = None, seed: i
     """
     import inspect
 
-    from .attractors import find_attractors
+    from analysis.dynamics.attractors import find_attractors
 
     rel = _relevant_of_rows(amap)
     lam = amap.table["lambda1"]
@@ -288,8 +289,8 @@ def plot_trajectories_pca(
     ``FP+``/``FP-`` etc. (coloured by choice). Divergent attractors are not drawn.
 
     Args:
-        run: A :class:`~analysis.dynamics.Rollout` of the network.
-        maps: :class:`~analysis.maps.AttractorMap` objects of the same network.
+        run: A :class:`~analysis.network.Rollout` of the network.
+        maps: :class:`~analysis.dynamics.maps.AttractorMap` objects of the same network.
         path: PNG file to write (optional).
         color_by: ``"coherence"`` or ``"context"``.
         max_trials: Trajectories drawn.
@@ -376,7 +377,7 @@ def plot_decision_basins(run: "Rollout", dmap: "AttractorMap", path: Optional[Pa
 
     Args:
         run: The rollout whose trials the map's basins were computed on (same trials, same order).
-        dmap: A delay- or decision-stage :class:`~analysis.maps.AttractorMap` with basins.
+        dmap: A delay- or decision-stage :class:`~analysis.dynamics.maps.AttractorMap` with basins.
         path: PNG file to write (optional).
         seed: Seed of the PCA subsample.
 
@@ -435,7 +436,7 @@ def plot_qp_track(tracking: Union["Tracking", Sequence[dict[str, Any]]], path: O
     Example:
         >>> plot_qp_track(track("runs/rl_seed0"), "out/qp_fraction_track.png")     # doctest: +SKIP
     """
-    from .maps import Tracking
+    from analysis.dynamics.tracking import Tracking
 
     rows = list(tracking.rows if isinstance(tracking, Tracking) else tracking)
     summary = tracking.summary if isinstance(tracking, Tracking) else {}

@@ -1,21 +1,19 @@
-"""``dmd analyze populations``: the population, information, connectivity, crystallization, PCA and robustness
-analysis of one network, and the pipeline behind it (:func:`run_population_analysis`, reused by the benchmark).
+"""The population, information, connectivity, crystallization, PCA and robustness analysis of one network.
 
-``dmd analyze populations MODEL --out DIR`` reads a saved model (``MODEL.zip``, through ``agents.load_model``; its
-task comes from the model's metadata) or plain weights (``MODEL.npz`` with ``W_rec, W_in, W_out`` and optional
-``b_rec, b_out``; pass ``--complexity``), and writes ``DIR/summary.json``, CSV tables and PNG figures.
+:func:`run_population_analysis` runs every step on fresh trials of the network's task and returns a
+:class:`PopulationReport`; :func:`write_report` writes ``summary.json``, CSV tables and figures
+(``dmd analyze populations MODEL --out DIR``, the experiment cells and ``benchmarks/bench_populations.py`` use it).
 
 The decision and stimulus-stage attractors are found from the end-of-stimulus states of the evaluation trials, by
-iterating each stage's map (:func:`analysis.populations.network_signatures`, the default: when the delay map holds
+iterating each stage's map (:func:`analysis.populations.groups.network_signatures`, the default: when the delay map holds
 no bounded attractor for some choice, the decision states are the end-of-delay states the network reports from;
 ``--decision-states``) or by the attractor analysis
-(``--attractors analysis``: :func:`analysis.attractors.find_attractors`, labelled by
-:func:`analysis.populations.label_attractors`).
+(``--attractors analysis``: :func:`analysis.dynamics.attractors.find_attractors`, labelled by
+:func:`analysis.populations.groups.label_attractors`).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import time
@@ -25,6 +23,8 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
 import numpy as np
+
+from agents.files import json_safe, write_json
 
 STEPS: tuple[str, ...] = (
     "trials",
@@ -104,22 +104,7 @@ class PopulationReport:
                 robustness[key] = obj.to_dict()
         if robustness:
             out["robustness"] = robustness
-        return _finite(out)
-
-
-def _finite(obj: Any) -> Any:
-    """Replace NaN/inf by None so that the JSON is standard."""
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, (np.floating, float)):
-        return float(obj) if np.isfinite(obj) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.ndarray):
-        return _finite(obj.tolist())
-    return obj
+        return json_safe(out)
 
 
 @contextmanager
@@ -130,8 +115,8 @@ def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
 
 
 def run_population_analysis(
-    weights: Any,
-    config: Any,
+    network: Any,
+    config: Any = None,
     *,
     n_trials: int = 1000,
     seed: int = 0,
@@ -152,17 +137,18 @@ def run_population_analysis(
     """Run the whole analysis of one network on ``n_trials`` trials of its task.
 
     Args:
-        weights: :class:`~analysis.robustness.NetworkWeights` or anything it reads (``agents.RNNWeights``, ``.npz``).
-        config: The task (:class:`dm_envs.TaskConfig`).
+        network: The :class:`~analysis.network.Network` (or anything :meth:`Network.load` reads: a model zip, an
+            ``.npz``, a loaded model).
+        config: The task (:class:`dm_envs.TaskConfig`; default: the network's own).
         n_trials: Evaluation trials (noise on), sampled with ``seed``.
         seed: Seed of everything (trials, shuffles, folds, kicks, ablations).
         attractors: ``{label: attractor}`` for the populations (with ``"FP+"``, ``"FP-"`` and stimulus-stage
             labels); default: found from the end-of-stimulus states of the first 200 trials, per ``attractor_source``.
-        attractor_source: ``"rollout"``: :func:`~analysis.populations.network_signatures` (iterate the delay and
+        attractor_source: ``"rollout"``: :func:`~analysis.populations.groups.network_signatures` (iterate the delay and
             zero-coherence stimulus maps; decision attractors labelled by the readout, or the states at the end of
             the delay, per ``decision_states``); ``"analysis"``: the
-            attractor analysis (:func:`analysis.attractors.find_attractors` on the same inputs and starts, labelled by
-            :func:`~analysis.populations.label_attractors`).
+            attractor analysis (:func:`analysis.dynamics.attractors.find_attractors` on the same inputs and starts, labelled by
+            :func:`~analysis.populations.groups.label_attractors`).
         decision_states: Where the decision signatures come from with ``attractor_source="rollout"``:
             ``"auto"`` (attractors when every choice has a bounded one, else the end-of-delay states the network
             reports from), ``"attractors"`` or ``"delay_end"``; the one used is ``decision_source`` in the summary.
@@ -171,11 +157,11 @@ def run_population_analysis(
         threshold: Activity threshold of the population assignment.
         n_shuffles: Stage-2 shifts of the selectivity test.
         n_shuffles_connectivity: Shifts of the connectivity test.
-        ablation_ks: Numbers of silenced units (default :data:`analysis.robustness.DEFAULT_KS`).
+        ablation_ks: Numbers of silenced units (default :data:`analysis.populations.robustness.DEFAULT_KS`).
         ablation_repeats: Random draws per (pool, k).
         robustness_dtype: Forward dtype of the robustness runs (float32: about 3x faster).
         joint_information: Also the joint GCMI of each population with each variable, overall and per stage
-            (:func:`~analysis.information.population_information`; a few seconds more for 250 units).
+            (:func:`~analysis.populations.information.population_information`; a few seconds more for 250 units).
         progress: Progress bars.
 
     Returns:
@@ -183,8 +169,8 @@ def run_population_analysis(
 
     Example:
         >>> from dm_envs import make_config
-        >>> from analysis.robustness import NetworkWeights
-        >>> rep = run_population_analysis(NetworkWeights.random(32, 7, 3), make_config(3), n_trials=50,
+        >>> from analysis.network import Network
+        >>> rep = run_population_analysis(Network.random(32, 7, 3), make_config(3), n_trials=50,
         ...                               skip=["connectivity", "robustness_ablation"], n_shuffles=200)
         >>> sorted(rep.timings)[:3]
         ['crystallization', 'dimensionality', 'forward']
@@ -192,23 +178,27 @@ def run_population_analysis(
     from dm_envs import sample_trials, score_actions
     from dm_envs.config import STIMULUS
 
-    from .connectivity import community_alignment, functional_connectivity, graph_statistics, structural_blocks
-    from .crystallization import decision_crystallization
-    from .dimensionality import pca_variance
-    from .information import population_information, selectivity, task_variables
-    from .populations import (activity_vector, assign_populations, end_of_stimulus_states, network_signatures,
+    from analysis.populations.connectivity import community_alignment, functional_connectivity, graph_statistics, structural_blocks
+    from analysis.populations.crystallization import decision_crystallization
+    from analysis.populations.dimensionality import pca_variance
+    from analysis.populations.information import population_information, selectivity, task_variables
+    from analysis.populations.groups import (activity_vector, assign_populations, end_of_stimulus_states, network_signatures,
                               readout_symmetry)
-    from .robustness import DEFAULT_KS, NetworkWeights, ablation_curve, kick_robustness, noise_robustness, rnn_forward
+    from analysis.network import Network
+    from analysis.populations.robustness import DEFAULT_KS, ablation_curve, kick_robustness, noise_robustness
 
     unknown = sorted(set(skip) - set(STEPS))
     if unknown:
         raise ValueError(f"unknown steps {unknown}; steps: {STEPS}")
-    w = NetworkWeights.from_any(weights)
+    w = Network.load(network, config=config)
+    config = w.config
+    if config is None:
+        raise ValueError("the network carries no task config: pass config=")
     t: dict[str, float] = {}
     with _timed(t, "trials"):
         trials = sample_trials(config, n_trials, seed)
     with _timed(t, "forward"):
-        run = rnn_forward(w, trials.obs)
+        run = w.forward(trials.obs)
         scores = score_actions(trials, run.actions)
     hidden, mask = run.hidden, trials.mask
     rep = PopulationReport(config, trials, scores, hidden, {}, timings=t)
@@ -280,14 +270,13 @@ def run_population_analysis(
 
 
 def _attractor_analysis(w: Any, config: Any, starts: np.ndarray, seed: int) -> tuple[dict, list, list]:
-    """Decision (delay input) and zero-coherence stimulus attractors per context, by ``analysis.attractors``."""
+    """Decision (delay input) and zero-coherence stimulus attractors per context, by ``analysis.dynamics.attractors``."""
     from dm_envs import stage_input
 
-    from .attractors import find_attractors
-    from .dynamics import RNNDynamics
-    from .populations import label_attractors
+    from analysis.dynamics.attractors import find_attractors
+    from analysis.populations.groups import label_attractors
 
-    dyn = RNNDynamics(w.W_rec, w.W_in, W_out=w.W_out, b_rec=w.b_rec, b_out=w.b_out, config=config)
+    dyn = w
     contexts = range(config.n_streams) if config.n_streams > 1 else [0]
     decision, stimulus = [], []
     zeros = np.zeros(config.n_streams)
@@ -308,7 +297,7 @@ def write_report(rep: PopulationReport, out: Path, *, figures: bool = True) -> l
     out.mkdir(parents=True, exist_ok=True)
     written = []
     path = out / "summary.json"
-    path.write_text(json.dumps(rep.summary(), indent=1))
+    write_json(path, rep.summary())
     written.append(path)
     written.append(_write_units_csv(rep, out / "units.csv"))
     if rep.crystallization is not None:
@@ -365,8 +354,8 @@ def _write_units_csv(rep: PopulationReport, path: Path) -> Path:
 
 
 def _write_figures(rep: PopulationReport, out: Path) -> list[Path]:
-    from . import figures_populations as figs
-    from .dimensionality import condition_average
+    from analysis.populations.groups import figures as figs
+    from analysis.populations.dimensionality import condition_average
 
     paths = []
     if rep.populations is not None:
@@ -390,93 +379,3 @@ def _write_figures(rep: PopulationReport, out: Path) -> list[Path]:
         paths.append(figs.plot_robustness(out / "robustness.png", noise=rep.noise, kicks=rep.kicks,
                                           ablation=rep.ablation))
     return paths
-
-
-# ---------------------------------------------------------------------------------------------------- CLI
-def load_network(path: str | Path, complexity: Optional[int] = None) -> tuple[Any, Any]:
-    """``(NetworkWeights, TaskConfig)`` from a saved model (``.zip``) or a weights file (``.npz``).
-
-    Raises:
-        SystemExit: with a clear message when the file cannot be read, or when reading a model needs an ``agents``
-            that is not available.
-    """
-    from dm_envs import make_config
-
-    from .robustness import NetworkWeights
-
-    p = Path(path)
-    if p.suffix == ".npz":
-        if not p.is_file():
-            raise SystemExit(f"dmd analyze populations: no weights file at {p}")
-        return NetworkWeights.from_any(p), make_config(3 if complexity is None else complexity)
-    try:
-        import agents
-
-        load_model, rnn_weights = agents.load_model, agents.rnn_weights
-        task_config_of = agents.task_config_of
-    except (ImportError, AttributeError) as err:
-        raise SystemExit(
-            "dmd analyze populations: reading a saved model needs agents.load_model / agents.rnn_weights, which "
-            f"are not available ({type(err).__name__}: {err}). Pass the weights as an .npz file "
-            "(W_rec, W_in, W_out[, b_rec, b_out]) with --complexity instead."
-        ) from err
-    try:
-        model = load_model(p)
-    except (FileNotFoundError, ValueError) as err:  # agents.ModelLoadError is a ValueError
-        raise SystemExit(f"dmd analyze populations: {err}") from err
-    if complexity is not None:
-        cfg = make_config(complexity)
-    else:
-        try:
-            cfg = task_config_of(model)
-        except (KeyError, ValueError) as err:
-            raise SystemExit(f"dmd analyze populations: {err}; pass --complexity to choose the task") from err
-    return NetworkWeights.from_any(rnn_weights(model)), cfg
-
-
-def add_analyze_commands(asub: Any) -> None:
-    """Register ``dmd analyze populations``."""
-    p = asub.add_parser(
-        "populations",
-        help="populations (G+/G-/Ga/Gs, balance), selectivity (GCMI), connectivity, crystallization, PCA, robustness",
-        description=__doc__.split("\n\n")[1] if __doc__ else None,
-    )
-    p.add_argument("model", help="saved model (.zip) or weights (.npz with W_rec, W_in, W_out)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--complexity", type=int, default=None,
-                   help="task level (default: the model's own task; 3 for .npz)")
-    p.add_argument("--trials", type=int, default=1000, help="evaluation trials (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--gs", choices=("silent", "stimulus"), default="silent", help="reading of the Gs group")
-    p.add_argument("--attractors", choices=("rollout", "analysis"), default="rollout",
-                   help="how decision/stimulus attractors are found: iterate the stage maps (rollout, default) or "
-                        "the attractor analysis (analysis.attractors)")
-    p.add_argument("--decision-states", choices=("auto", "attractors", "delay_end"), default="auto",
-                   help="decision signatures: delay-map attractors, end-of-delay states, or auto (attractors when "
-                        "every choice has a bounded one)")
-    p.add_argument("--threshold", type=float, default=1e-6, help="activity threshold on attractors")
-    p.add_argument("--shuffles", type=int, default=10000, help="stage-2 circular shifts of the selectivity test")
-    p.add_argument("--joint-information", action="store_true",
-                   help="also the joint GCMI of each population with each variable (per stage)")
-    p.add_argument("--skip", nargs="*", default=[], choices=STEPS[2:], help="steps to skip")
-    p.add_argument("--no-figures", action="store_true")
-    p.add_argument("--progress", action="store_true")
-    p.set_defaults(func=_run_cli)
-
-
-def _run_cli(args: argparse.Namespace) -> int:
-    weights, cfg = load_network(args.model, args.complexity)
-    rep = run_population_analysis(weights, cfg, n_trials=args.trials, seed=args.seed, skip=args.skip, gs=args.gs,
-                                  threshold=args.threshold, n_shuffles=args.shuffles, progress=args.progress,
-                                  attractor_source=args.attractors, decision_states=args.decision_states,
-                                  joint_information=args.joint_information)
-    paths = write_report(rep, Path(args.out), figures=not args.no_figures)
-    s = rep.summary()
-    line = f"accuracy {s['accuracy']:.3f}"
-    if "populations" in s:
-        sizes = s["populations"]["sizes"]
-        line += f" | G+ {sizes['G+']} G- {sizes['G-']} Ga {sizes['Ga']} Gs {sizes['Gs']} | balance " + (
-            f"{s['populations']['balance']:.2f}" if s["populations"]["balance"] is not None else "n/a")
-    print(line)
-    print(f"wrote {len(paths)} files to {args.out} in {sum(rep.timings.values()):.1f} s")
-    return 0

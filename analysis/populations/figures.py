@@ -1,12 +1,12 @@
 """Figures (PNG) for the populations, information, connectivity, crystallization, PCA and robustness analyses.
 
-Every function takes the result objects of :mod:`analysis.populations`, :mod:`analysis.information`,
-:mod:`analysis.connectivity`, :mod:`analysis.crystallization`, :mod:`analysis.dimensionality` and
-:mod:`analysis.robustness`, writes one PNG and returns its path. Figures are drawn on a bare
+Every function takes the result objects of :mod:`analysis.populations.groups`, :mod:`analysis.populations.information`,
+:mod:`analysis.populations.connectivity`, :mod:`analysis.populations.crystallization`, :mod:`analysis.populations.dimensionality` and
+:mod:`analysis.populations.robustness`, writes one PNG and returns its path. Figures are drawn on a bare
 :class:`matplotlib.figure.Figure` with the Agg canvas, so no pyplot state or display is touched.
 
 Example:
-    >>> from analysis.populations import assign_populations
+    >>> from analysis.populations.groups import assign_populations
     >>> pops = assign_populations({"FP+": [1, 0, 1], "FP-": [0, 1, 1]})
     >>> plot_populations(pops, "/tmp/populations.png")          # doctest: +SKIP
     PosixPath('/tmp/populations.png')
@@ -28,6 +28,7 @@ __all__ = [
     "plot_crystallization",
     "plot_ensemble",
     "plot_pca",
+    "plot_population_track",
     "plot_populations",
     "plot_robustness",
     "plot_selectivity",
@@ -60,9 +61,9 @@ def plot_populations(pops: Any, path: PathLike, *, readout: Optional[Mapping[str
     """Group sizes (with the balance index) and each unit's activity on every attractor, units sorted by group.
 
     Args:
-        pops: A :class:`~analysis.populations.Populations`.
+        pops: A :class:`~analysis.populations.groups.Populations`.
         path: Output PNG.
-        readout: Optional :func:`~analysis.populations.readout_symmetry` result, added to the title.
+        readout: Optional :func:`~analysis.populations.groups.readout_symmetry` result, added to the title.
     """
     fig, (ax1, ax2) = _figure(2)
     sizes = pops.sizes
@@ -174,7 +175,7 @@ def plot_pca(pca: Any, path: PathLike, *, trajectories: Optional[Mapping[Any, np
     """Cumulative variance explained (with the participation ratio) and, optionally, trajectories on PC1-PC2.
 
     Args:
-        pca: A :class:`~analysis.dimensionality.PCA`.
+        pca: A :class:`~analysis.populations.dimensionality.PCA`.
         path: Output PNG.
         trajectories: ``{condition: (T, H) mean trajectory}`` to project.
     """
@@ -226,7 +227,7 @@ def plot_robustness(path: PathLike, *, noise: Any = None, kicks: Any = None, abl
 def plot_ensemble(summaries: Mapping[str, Mapping[str, Mapping[str, float]]], path: PathLike,
                   metrics: Sequence[str] = ("n_G+", "n_G-", "n_Ga", "n_Gs", "balance")) -> Path:
     """Mean and 95% CI of population metrics across ensembles (e.g. ``{"rl": summary, "sl": summary}`` from
-    :func:`~analysis.populations.ensemble_summary`)."""
+    :func:`~analysis.populations.groups.ensemble_summary`)."""
     fig, (ax1, ax2) = _figure(2)
     names = list(summaries)
     width = 0.8 / max(len(names), 1)
@@ -246,4 +247,29 @@ def plot_ensemble(summaries: Mapping[str, Mapping[str, Mapping[str, float]]], pa
     ax2.set_xticks(range(len(names)), names)
     ax2.set_ylabel("balance index")
     ax2.set_ylim(0, 1.05)
+    return _save(fig, path)
+
+
+def plot_population_track(tracking: Any, path: PathLike) -> Path:
+    """Population sizes and membership stability (Jaccard with the previous checkpoint) over training.
+
+    Args:
+        tracking: A :class:`~analysis.populations.tracking.PopulationTracking`.
+        path: The image file.
+    """
+    fig, axes = _figure(2, width=4.5, height=3.2)
+    prog = [r["progress"] for r in tracking.rows]
+    for g in ("G+", "G-", "Ga", "Gs"):
+        axes[0].plot(prog, [r["sizes"].get(g, 0) for r in tracking.rows], "o-", label=g)
+        axes[1].plot(prog[1:], [(r.get("jaccard") or {}).get(g) or np.nan for r in tracking.rows[1:]], "o-", label=g)
+    at = tracking.summary["crystallized_at"]
+    for ax in axes:
+        ax.set_xlabel("training progress")
+        if at is not None:
+            ax.axvline(at["progress"], color="k", ls=":", lw=1)
+    axes[0].set_ylabel("units")
+    axes[0].set_title("Population sizes")
+    axes[1].set_ylabel("Jaccard with previous checkpoint")
+    axes[1].set_title("Membership stability")
+    axes[0].legend(fontsize=8)
     return _save(fig, path)

@@ -53,10 +53,10 @@ stretches (slowly converging ones need few rounds). Inputs are searched in block
 ``n_jobs`` worker processes share.
 
 Example:
-    >>> from analysis.dynamics import RNNDynamics
+    >>> from analysis.network import Network
     >>> th = 2 * np.pi / 5                                      # rotation by 2 pi / 5 about (1, 1): period 5
     >>> R = np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]])
-    >>> dyn = RNNDynamics(R, (np.eye(2) - R) @ np.ones((2, 1)))
+    >>> dyn = Network(R, (np.eye(2) - R) @ np.ones((2, 1)))
     >>> [(a.kind, a.period) for a in find_attractors(dyn, np.ones(1), n_init=0, init_states=[[1.3, 1.0]])]
     [('periodic', 5)]
 """
@@ -68,10 +68,10 @@ from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
 
 import numpy as np
 
-from .fixed_points import PatternSolver, _pattern_key, jacobian_eigenvalues
+from analysis.dynamics.fixed_point import PatternSolver, _pattern_key, jacobian_eigenvalues
 
 if TYPE_CHECKING:
-    from .dynamics import RNNDynamics
+    from analysis.network import Network
 
 __all__ = ["KINDS", "Attractor", "find_attractors", "lyapunov_exponents"]
 
@@ -277,7 +277,7 @@ def _random_frames(rngs: Sequence[np.random.Generator], H: int, k: int) -> np.nd
 
 
 def lyapunov_exponents(
-    dyn: "RNNDynamics",
+    dyn: "Network",
     x: np.ndarray,
     h0: np.ndarray,
     n_steps: int = 2000,
@@ -309,9 +309,9 @@ def lyapunov_exponents(
         tangent map annihilates exactly.
 
     Example:
-        >>> from analysis.dynamics import RNNDynamics
+        >>> from analysis.network import Network
         >>> mu = 1.9                                       # tent map x -> mu min(x, 1 - x) as a 2-unit ReLU RNN
-        >>> dyn = RNNDynamics([[mu, -2 * mu], [mu, -2 * mu]], [[0.0], [-0.5]])
+        >>> dyn = Network([[mu, -2 * mu], [mu, -2 * mu]], [[0.0], [-0.5]])
         >>> lam = lyapunov_exponents(dyn, np.ones(1), np.array([0.3, 0.0]), k=2)
         >>> bool(abs(lam[0] - np.log(mu)) < 1e-3), lam[1]          # |T'| = mu everywhere; J is rank one
         (True, np.float64(-inf))
@@ -365,7 +365,7 @@ class _Engine:
 
     def __init__(
         self,
-        dyn: "RNNDynamics",
+        dyn: "Network",
         C: np.ndarray,
         h0: np.ndarray,
         crit: _Criteria,
@@ -900,9 +900,9 @@ def _search_block(
     bar: Any = None,
 ) -> list[_Record]:
     """Run the engine on one block of inputs; records carry block-local input indices."""
-    from .dynamics import RNNDynamics
+    from analysis.network import Network
 
-    dyn = RNNDynamics(W_rec, np.zeros((W_rec.shape[0], 1)))  # the engine needs only W_rec and the drives C
+    dyn = Network(W_rec, np.zeros((W_rec.shape[0], 1)))  # the engine needs only W_rec and the drives C
     engine = _Engine(dyn, C, h0, crit, seqs, bar if bar is not None else _NoBar())
     with np.errstate(over="ignore", invalid="ignore"):  # overflow is how some orbits diverge: detected, not an error
         engine.run()
@@ -1025,7 +1025,7 @@ def _merge(records: list[_Record], crit: _Criteria) -> list[_Record]:
     return kept
 
 
-def _to_attractor(dyn: "RNNDynamics", rec: _Record, x: np.ndarray, index: int, M: int, k: int) -> Attractor:
+def _to_attractor(dyn: "Network", rec: _Record, x: np.ndarray, index: int, M: int, k: int) -> Attractor:
     members = np.unique(np.asarray(rec.members, dtype=np.int64) % M)
     decision = None
     if rec.kind in ("fixed_point", "divergent"):
@@ -1057,7 +1057,7 @@ def _to_attractor(dyn: "RNNDynamics", rec: _Record, x: np.ndarray, index: int, M
 
 
 def _initial_states(
-    dyn: "RNNDynamics",
+    dyn: "Network",
     C: np.ndarray,
     init_states: Optional[np.ndarray],
     n_init: int,
@@ -1087,7 +1087,7 @@ def _initial_states(
 
 
 def find_attractors(
-    dyn: "RNNDynamics",
+    dyn: "Network",
     x: np.ndarray,
     n_init: int = 32,
     seed: Seed = 0,
@@ -1197,8 +1197,8 @@ def find_attractors(
         of ``N`` such lists.
 
     Example:
-        >>> from analysis.dynamics import RNNDynamics
-        >>> dyn = RNNDynamics(np.array([[0.5, -1.0], [-1.0, 0.5]]), np.eye(2))   # two stable fixed points
+        >>> from analysis.network import Network
+        >>> dyn = Network(np.array([[0.5, -1.0], [-1.0, 0.5]]), np.eye(2))   # two stable fixed points
         >>> atts = find_attractors(dyn, np.array([1.0, 1.0]), n_init=16, seed=0)
         >>> sorted((a.kind, a.state.round(6).tolist()) for a in atts)
         [('fixed_point', [0.0, 2.0]), ('fixed_point', [2.0, 0.0])]

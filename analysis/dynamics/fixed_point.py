@@ -25,9 +25,9 @@ Each :class:`FixedPoint` carries its Jacobian ``D W_rec``'s eigenvalues (those o
 sorted by modulus, its spectral radius and linear stability (``|lambda|max < 1``: the map is discrete-time).
 
 Example:
-    >>> from analysis.dynamics import RNNDynamics
+    >>> from analysis.network import Network
     >>> rng = np.random.default_rng(0)
-    >>> dyn = RNNDynamics(rng.normal(0, 1.2 / np.sqrt(40), (40, 40)), rng.normal(0, 0.5, (40, 2)))
+    >>> dyn = Network(rng.normal(0, 1.2 / np.sqrt(40), (40, 40)), rng.normal(0, 0.5, (40, 2)))
     >>> fps = fixed_points(dyn, np.array([1.0, -1.0]), method="both")
     >>> all(fp.residual < 1e-9 for fp in fps)
     True
@@ -43,7 +43,7 @@ import numpy as np
 import scipy.linalg
 
 if TYPE_CHECKING:
-    from .dynamics import RNNDynamics
+    from analysis.network import Network
 
 __all__ = [
     "FixedPoint",
@@ -264,7 +264,7 @@ def _rng(seed: "int | np.random.Generator | None") -> np.random.Generator:
 
 
 def _initial_states(
-    dyn: "RNNDynamics",
+    dyn: "Network",
     c: np.ndarray,
     init_states: Optional[np.ndarray],
     n_init: int,
@@ -282,7 +282,7 @@ def _initial_states(
 
 
 # ---------------------------------------------------------------------------------------------- exact
-def _visited(dyn: "RNNDynamics", c: np.ndarray, seeds: np.ndarray, n_steps: int, stride: int) -> np.ndarray:
+def _visited(dyn: "Network", c: np.ndarray, seeds: np.ndarray, n_steps: int, stride: int) -> np.ndarray:
     """The seeds and every ``stride``-th state of their trajectories, ``(T', B, H)``."""
     W = dyn.W_rec
     h = seeds.copy()
@@ -295,7 +295,7 @@ def _visited(dyn: "RNNDynamics", c: np.ndarray, seeds: np.ndarray, n_steps: int,
 
 
 def _exact(
-    dyn: "RNNDynamics",
+    dyn: "Network",
     c: np.ndarray,
     visited: np.ndarray,
     *,
@@ -360,7 +360,7 @@ def _exact(
 
 # ---------------------------------------------------------------------------------------------- gradient
 def minimise_speed(
-    dyn: "RNNDynamics",
+    dyn: "Network",
     x: np.ndarray,
     h0: np.ndarray,
     *,
@@ -392,8 +392,8 @@ def minimise_speed(
         ``(states (B, H), q (B,))``.
 
     Example:
-        >>> from analysis.dynamics import RNNDynamics
-        >>> dyn = RNNDynamics(0.5 * np.eye(2), np.eye(2))
+        >>> from analysis.network import Network
+        >>> dyn = Network(0.5 * np.eye(2), np.eye(2))
         >>> h, q = minimise_speed(dyn, np.array([1.0, 1.0]), np.zeros((1, 2)))
         >>> h.round(8), bool(q[0] < 1e-20)
         (array([[2., 2.]]), True)
@@ -447,12 +447,12 @@ def minimise_speed(
 
 
 # ---------------------------------------------------------------------------------------------- public
-def _pattern_of(dyn: "RNNDynamics", c: np.ndarray, h: np.ndarray) -> np.ndarray:
+def _pattern_of(dyn: "Network", c: np.ndarray, h: np.ndarray) -> np.ndarray:
     return h @ dyn.W_rec.T + c > 0
 
 
 def _make_fixed_point(
-    dyn: "RNNDynamics", x: np.ndarray, c: np.ndarray, h: np.ndarray, solver: PatternSolver, method: str
+    dyn: "Network", x: np.ndarray, c: np.ndarray, h: np.ndarray, solver: PatternSolver, method: str
 ) -> FixedPoint:
     pattern = h @ dyn.W_rec.T + c > 0
     ev = solver.eigenvalues(pattern)
@@ -475,7 +475,7 @@ def _make_fixed_point(
 
 
 def fixed_points(
-    dyn: "RNNDynamics",
+    dyn: "Network",
     x: np.ndarray,
     *,
     init_states: Optional[np.ndarray] = None,
@@ -531,8 +531,8 @@ def fixed_points(
         Fixed points, stable ones first, then by increasing ``|h|``.
 
     Example:
-        >>> from analysis.dynamics import RNNDynamics
-        >>> dyn = RNNDynamics(np.array([[0.5, -1.0], [-1.0, 0.5]]), np.eye(2))   # bistable winner-take-all
+        >>> from analysis.network import Network
+        >>> dyn = Network(np.array([[0.5, -1.0], [-1.0, 0.5]]), np.eye(2))   # bistable winner-take-all
         >>> fps = fixed_points(dyn, np.array([1.0, 1.0]))
         >>> [(fp.state.round(3).tolist(), fp.stable) for fp in fps]
         [([0.0, 2.0], True), ([2.0, 0.0], True), ([0.667, 0.667], False)]

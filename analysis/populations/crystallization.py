@@ -462,7 +462,7 @@ def training_crystallization(
     """The checkpoint after which population membership and attractor types stop changing.
 
     Args:
-        assignments: Per checkpoint, in training order: a :class:`~analysis.populations.Populations` or ``(H,)``
+        assignments: Per checkpoint, in training order: a :class:`~analysis.populations.groups.Populations` or ``(H,)``
             labels.
         attractor_kinds: Optional, per checkpoint: the attractor types (a list of kinds or ``Attractor`` objects,
             compared as multisets; or ``{label: kind}``, compared as (label, kind) pairs).
@@ -480,7 +480,7 @@ def training_crystallization(
         >>> training_crystallization([a, b, b, b]).index
         1
     """
-    from .populations import membership_jaccard
+    from analysis.populations.groups import membership_jaccard
 
     if criterion not in ("each", "mean"):
         raise ValueError(f"criterion must be 'each' or 'mean', got {criterion!r}")

@@ -1,0 +1,251 @@
+"""``dmd analyze dynamics|track|populations|crystallization``: the analyses of saved policies, from the shell.
+
+Each handler parses its options, calls the library and prints a summary line:
+
+=================================  =========================================================================
+``dmd analyze dynamics MODEL``     :func:`analysis.dynamics.pipeline.run_dynamics_analysis`: attractor maps,
+                                   decision basins, fixed points, Lyapunov exponents
+``dmd analyze track RUN``          :func:`analysis.dynamics.tracking.track`: the landscape over checkpoints
+``dmd analyze populations MODEL``  :func:`analysis.populations.pipeline.run_population_analysis`: G+/G-/Ga/Gs
+                                   and balance, information, connectivity, crystallization, PCA, robustness
+``dmd analyze crystallization RUN``  :func:`analysis.populations.tracking.track_populations`: when population
+                                   membership stops changing over training
+=================================  =========================================================================
+
+Examples::
+
+    dmd analyze dynamics runs/rl_seed0/final_model.zip --out runs/rl_seed0/dynamics
+    dmd analyze track runs/rl_seed0 --out runs/rl_seed0/track
+    dmd analyze populations runs/rl_seed0/final_model.zip --out runs/rl_seed0/populations
+    dmd analyze crystallization runs/rl_seed0 --out runs/rl_seed0/crystallization
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, Optional
+
+from analysis.populations.pipeline import STEPS as POPULATION_STEPS
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``dmd analyze`` and its subcommands."""
+    p = sub.add_parser("analyze", help="measure the dynamics of saved policies (RL or SL)")
+    asub = p.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
+    _add_dynamics(asub)
+    _add_track(asub)
+    _add_populations(asub)
+    _add_crystallization(asub)
+
+
+def _map_options(p: argparse.ArgumentParser, grid: int, n_init: int, observed: int, trials: int) -> None:
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--grid", type=int, default=grid, help=f"signed-coherence values per stream (default {grid})")
+    p.add_argument("--n-init", type=int, default=n_init, help=f"random initial states per input (default {n_init})")
+    p.add_argument("--observed", type=int, default=observed,
+                   help=f"observed stimulus-onset states per input (default {observed})")
+    p.add_argument("--trials", type=int, default=trials, help=f"trials run (observed states, basins; default {trials})")
+    p.add_argument("--n-transient", type=int, default=2000, help="discarded steps (find_attractors)")
+    p.add_argument("--n-record", type=int, default=2000, help="recorded steps (find_attractors)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=-1,
+                   help="worker processes of the attractor search (default -1: one per CPU; the numbers do not "
+                        "depend on it)")
+    p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--progress", dest="progress", action="store_true", default=True,
+                   help="show progress bars (default)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+
+
+# ---------------------------------------------------------------------------------------------- dynamics
+def _add_dynamics(asub: Any) -> None:
+    p = asub.add_parser(
+        "dynamics",
+        help="attractor landscape of a saved policy: attractor maps, decision basins, fixed points, Lyapunov exponents",
+        description="The attractors of every stage of a saved policy (analysis.dynamics.pipeline).",
+    )
+    p.add_argument("model", help="a saved model zip (RL or SL)")
+    _map_options(p, grid=21, n_init=32, observed=16, trials=256)
+    p.set_defaults(func=_run_dynamics)
+
+
+def _run_dynamics(args: argparse.Namespace) -> int:
+    from agents import ModelLoadError
+    from analysis.dynamics.pipeline import run_dynamics_analysis
+
+    _one_torch_thread()
+    t0 = time.perf_counter()
+    try:
+        summary = run_dynamics_analysis(
+            args.model, args.out, grid=args.grid, n_init=args.n_init, observed=args.observed, trials=args.trials,
+            n_transient=args.n_transient, n_record=args.n_record, seed=args.seed, jobs=args.jobs,
+            figures=not args.no_figures, progress=args.progress,
+        )
+    except (FileNotFoundError, ModelLoadError) as err:
+        print(f"dmd analyze dynamics: {err}", file=sys.stderr)
+        return 2
+    s = summary["stimulus"]
+    print(f"stimulus stage: {s['n_attractors']} attractors {s['counts']}, QP fraction {s['qp_fraction']:.3f} "
+          f"(low-coherence half {_fmt(s.get('qp_fraction_low_coherence'))}, high half "
+          f"{_fmt(s.get('qp_fraction_high_coherence'))}), mean multistability {s['mean_multistability']:.2f}")
+    for stage in ("delay", "decision"):
+        d = summary[stage]
+        labels = sorted({a["label"] for a in d["decision_attractors"] if a["trials"]})
+        print(f"{stage} stage: attractors {', '.join(labels)}; the trial's basin reads out the correct choice in "
+              f"{_fmt(d['basin_match'])} of {d['n_trials']} trials (the network's own choice in "
+              f"{_fmt(d['basin_match_own_choice'])})")
+    print(f"wrote {args.out} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- track
+def _add_track(asub: Any) -> None:
+    t = asub.add_parser(
+        "track",
+        help="attractor landscape over a run's checkpoints, beside accuracy (progressive sculpting)",
+        description="analysis.dynamics.tracking.track over every checkpoint of a run folder",
+    )
+    t.add_argument("run_dir", help="a run folder (checkpoints/, final_model.zip, metadata.json)")
+    _map_options(t, grid=11, n_init=16, observed=8, trials=128)
+    t.add_argument("--stage", nargs="+", default=["stimulus"], choices=["stimulus", "delay", "decision"],
+                   help="stage(s) to map; the first gives the main columns (default: stimulus)")
+    t.add_argument("--checkpoints", nargs="+", help="checkpoint names to include (default: all)")
+    t.add_argument("--evaluate", choices=["missing", "always", "never"], default="missing",
+                   help="evaluate accuracy: only checkpoints missing from the accuracy curve (default), all, none")
+    t.add_argument("--eval-trials", type=int, default=1000)
+    t.add_argument("--change-tol", type=float, default=0.0,
+                   help="fraction of grid points whose dominant kind may change between checkpoints and still count "
+                        "as no change (summary: map_stable_from; default 0)")
+    t.add_argument("--save-maps", action="store_true", help="also save every checkpoint's map under OUT/maps/")
+    t.set_defaults(func=_run_track)
+
+
+def _run_track(args: argparse.Namespace) -> int:
+    from analysis.dynamics.figures import plot_qp_track
+    from analysis.dynamics.tracking import track
+
+    _one_torch_thread()
+    t0 = time.perf_counter()
+    try:
+        tr = track(args.run_dir, args.grid, args.stage, n_init=args.n_init, n_observed=args.observed,
+                   trials=args.trials, seed=args.seed, checkpoints=args.checkpoints, evaluate=args.evaluate,
+                   eval_trials=args.eval_trials, change_tol=args.change_tol, progress=args.progress,
+                   n_transient=args.n_transient, n_record=args.n_record, n_jobs=args.jobs)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"dmd analyze track: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    tr.save(out, save_maps=args.save_maps)
+    if not args.no_figures:
+        plot_qp_track(tr, out / "qp_fraction_track.png")
+    for r in tr.rows:
+        print(f"{r['checkpoint']:>16} progress {r['progress']:.2f}  accuracy {_fmt(r['accuracy'])}  "
+              f"QP fraction {_fmt(r['qp_fraction'])}  attractors {r['n_attractors']}")
+    s = tr.summary
+    print(f"QP fraction {_fmt(s['qp_fraction']['initial'])} -> {_fmt(s['qp_fraction']['final'])} "
+          f"(range {_fmt(s['qp_range'])}); dominant-kind map stable from {s['map_stable_from']['checkpoint']} "
+          f"(progress {s['map_stable_from']['progress']:.2f}); wrote {out} ({time.perf_counter() - t0:.1f} s)")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- populations
+def _add_populations(asub: Any) -> None:
+    p = asub.add_parser(
+        "populations",
+        help="populations (G+/G-/Ga/Gs, balance), selectivity (GCMI), connectivity, crystallization, PCA, robustness",
+        description="Reads a saved model (MODEL.zip; its task comes from the model's metadata) or plain weights "
+                    "(MODEL.npz with W_rec, W_in, W_out and optional b_rec, b_out; pass --complexity), and writes "
+                    "OUT/summary.json, CSV tables and figures.",
+    )
+    p.add_argument("model", help="saved model (.zip) or weights (.npz with W_rec, W_in, W_out)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--complexity", type=int, default=None,
+                   help="task level (default: the model's own task; 3 for .npz)")
+    p.add_argument("--trials", type=int, default=1000, help="evaluation trials (default 1000)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gs", choices=("silent", "stimulus"), default="silent", help="reading of the Gs group")
+    p.add_argument("--attractors", choices=("rollout", "analysis"), default="rollout",
+                   help="how decision/stimulus attractors are found: iterate the stage maps (rollout, default) or "
+                        "the attractor analysis (analysis.dynamics.attractors)")
+    p.add_argument("--decision-states", choices=("auto", "attractors", "delay_end"), default="auto",
+                   help="decision signatures: delay-map attractors, end-of-delay states, or auto (attractors when "
+                        "every choice has a bounded one)")
+    p.add_argument("--threshold", type=float, default=1e-6, help="activity threshold on attractors")
+    p.add_argument("--shuffles", type=int, default=10000, help="stage-2 circular shifts of the selectivity test")
+    p.add_argument("--joint-information", action="store_true",
+                   help="also the joint GCMI of each population with each variable (per stage)")
+    p.add_argument("--skip", nargs="*", default=[], choices=POPULATION_STEPS[2:], help="steps to skip")
+    p.add_argument("--no-figures", action="store_true")
+    p.add_argument("--progress", action="store_true")
+    p.set_defaults(func=_run_populations)
+
+
+def _run_populations(args: argparse.Namespace) -> int:
+    from analysis.network import Network
+    from analysis.populations.pipeline import run_population_analysis, write_report
+    from dm_envs import make_config
+
+    config = None if args.complexity is None else make_config(args.complexity)
+    try:
+        net = Network.load(args.model, config=config)
+    except (FileNotFoundError, ValueError) as err:  # agents.ModelLoadError is a ValueError
+        raise SystemExit(f"dmd analyze populations: {err}") from err
+    if net.config is None:  # plain weights without --complexity: the paper's task
+        net = net.with_config(make_config(3))
+    rep = run_population_analysis(net, n_trials=args.trials, seed=args.seed, skip=args.skip, gs=args.gs,
+                                  threshold=args.threshold, n_shuffles=args.shuffles, progress=args.progress,
+                                  attractor_source=args.attractors, decision_states=args.decision_states,
+                                  joint_information=args.joint_information)
+    paths = write_report(rep, Path(args.out), figures=not args.no_figures)
+    s = rep.summary()
+    line = f"accuracy {s['accuracy']:.3f}"
+    if "populations" in s:
+        sizes = s["populations"]["sizes"]
+        line += f" | G+ {sizes['G+']} G- {sizes['G-']} Ga {sizes['Ga']} Gs {sizes['Gs']} | balance " + (
+            f"{s['populations']['balance']:.2f}" if s["populations"]["balance"] is not None else "n/a")
+    print(line)
+    print(f"wrote {len(paths)} files to {args.out} in {sum(rep.timings.values()):.1f} s")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- crystallization
+def _add_crystallization(asub: Any) -> None:
+    p = asub.add_parser("crystallization", help="population membership over a run's checkpoints: when it stops changing")
+    p.add_argument("run", help="a run folder (final_model.zip, checkpoints/)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--trials", type=int, default=200)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--gs", choices=["silent", "stimulus"], default="silent")
+    p.add_argument("--jaccard", type=float, default=0.9, help="Jaccard threshold of a stable transition")
+    p.set_defaults(func=_run_crystallization)
+
+
+def _run_crystallization(args: argparse.Namespace) -> int:
+    from analysis.populations.figures import plot_population_track
+    from analysis.populations.tracking import track_populations
+
+    tracking = track_populations(args.run, n_trials=args.trials, seed=args.seed, gs=args.gs,
+                                 jaccard_threshold=args.jaccard)
+    tracking.save(args.out)
+    plot_population_track(tracking, Path(args.out) / "population_track.png")
+    at = tracking.summary["crystallized_at"]
+    where = "never (membership still changes at the last checkpoint)" if at is None else (
+        f"at {at['checkpoint']} ({at['env_steps']} env steps, {at['progress']:.0%} of training)")
+    print(f"population membership crystallised {where}; written to {args.out}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _one_torch_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _fmt(v: Optional[float]) -> str:
+    import math
+
+    return "n/a" if v is None or not math.isfinite(v) else f"{v:.3f}"
