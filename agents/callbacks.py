@@ -267,10 +267,13 @@ class TrainingMonitor:
         self.curve.append(record)
         self._log_evaluation(ev)
         if ev.collapsed():
-            stop = not self._rollback()
-            self.run.write_metadata(self.metadata())
-            return stop
-        self._snapshot()
+            if self._healthy is not None:
+                stop = not self._rollback()
+                self.run.write_metadata(self.metadata())
+                return stop
+            # never healthy yet (e.g. a broad initialisation that starts saturated): nothing to roll back to, train on
+        else:
+            self._snapshot()
         target = self.rule.target
         levels = [(lv, False) for lv in CROSSING_LEVELS if lv < target] + [(target, True)]
         for level, is_target in levels:
@@ -287,7 +290,7 @@ class TrainingMonitor:
                 }
                 self.save_checkpoint(path)
         stop = self.rule.should_stop(self.curve)
-        if stop and self.criterion is None:
+        if self.criterion is None and (stop or self.rule.reached(self.curve)):
             self.criterion = {
                 "evaluation": len(self.curve) - 1,
                 "env_steps": self.env_steps,

@@ -26,7 +26,8 @@ from .defaults import PPO_DEFAULTS, RL_SCHEDULE, RUN_DEFAULTS, SL_DEFAULTS, SL_S
 _RL_OPTIONS = ("n_envs", "n_steps", "batch_size", "n_epochs", "learning_rate", "ent_coef", "gamma", "gae_lambda",
                "clip_range", "vf_coef", "max_grad_norm", "target_kl")
 _SL_OPTIONS = ("learning_rate", "batch_size", "fixate_weight", "decision_weight", "max_grad_norm", "weight_decay")
-_COMMON = ("seed", "delta", "hidden_size", "critic", "target_accuracy", "confidence_z", "consecutive", "max_steps",
+_COMMON = ("seed", "delta", "hidden_size", "critic", "target_accuracy", "confidence_z", "consecutive", "train_past",
+           "max_steps",
            "max_time", "max_rollbacks", "eval_every", "eval_trials", "checkpoint_every", "device")
 
 
@@ -87,6 +88,8 @@ def _add_common(p: argparse.ArgumentParser, schedule: dict[str, int]) -> None:
                    help=f"z of the Wilson lower bound that must clear the target ({r['confidence_z']:g})")
     n.add_argument("--consecutive", type=int,
                    help=f"evaluations in a row that must clear the target ({r['consecutive']})")
+    n.add_argument("--train-past", type=float,
+                   help=f"train on after the criterion to this multiple of the trials to criterion ({r['train_past']:g})")
     n.add_argument("--max-steps", type=_int, help=f"env-step budget ({schedule['max_steps']:.3g})")
     n.add_argument("--max-time", type=float, help="wall-time budget in seconds (none)")
     n.add_argument("--max-rollbacks", type=int,
@@ -163,6 +166,7 @@ def _fill_from_run(out: str, kwargs: dict[str, Any], trainer: Callable[..., Any]
     filled.setdefault("target_accuracy", rule.get("target", stored.get("target_accuracy")))
     filled.setdefault("confidence_z", rule.get("z"))
     filled.setdefault("consecutive", rule.get("consecutive"))
+    filled.setdefault("train_past", rule.get("train_past", 1.0))
     ev = stored.get("evaluation", {})
     filled.setdefault("eval_trials", ev.get("n_trials"))
     filled.setdefault("eval_every", ev.get("every_env_steps"))

@@ -42,7 +42,7 @@ SL_SCHEDULE: dict[str, int] = dict(max_steps=20_000_000, eval_every=100_000, che
 
 RUN_DEFAULTS: dict[str, Any] = dict(
     complexity=3, seed=0, delta=0.1, hidden_size=250, critic="shared", target_accuracy=0.95, confidence_z=1.645,
-    consecutive=1, eval_trials=2000, max_rollbacks=3, device="cpu",
+    consecutive=1, train_past=1.0, eval_trials=2000, max_rollbacks=3, device="cpu",
 )
 """Defaults shared by both trainers."""
 

@@ -234,6 +234,9 @@ class StoppingRule:
         target: Target accuracy (the paper's 0.95).
         z: Normal quantile of the lower bound (1.645: one-sided 95% confidence that accuracy >= target).
         consecutive: Number of consecutive evaluations that must clear the target.
+        train_past: Keep training after the criterion is first met until the trials seen reach ``train_past`` times
+            the trials to criterion (1: stop at the criterion; 3: train three times as long). The criterion itself
+            (``reached``) is unchanged, so steps to criterion mean the same thing for every run.
 
     Example:
         >>> rule = StoppingRule(0.95)
@@ -244,6 +247,7 @@ class StoppingRule:
     target: float = 0.95
     z: float = 1.645
     consecutive: int = 1
+    train_past: float = 1.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.target <= 1.0:
@@ -252,6 +256,8 @@ class StoppingRule:
             raise ValueError(f"z must be >= 0, got {self.z}")
         if int(self.consecutive) < 1:
             raise ValueError(f"consecutive must be >= 1, got {self.consecutive}")
+        if not (isinstance(self.train_past, (int, float)) and 1.0 <= self.train_past < float("inf")):
+            raise ValueError(f"train_past must be a finite number >= 1, got {self.train_past!r}")
 
     def lower_bound(self, accuracy: float, n_trials: int) -> float:
         """The Wilson lower bound this rule compares with the target."""
@@ -262,21 +268,39 @@ class StoppingRule:
         acc, n = _accuracy_and_n(record)
         return self.lower_bound(acc, n) >= self.target
 
-    def should_stop(self, history: Sequence[AccuracyRecord]) -> bool:
-        """Whether training should stop after the evaluations in ``history`` (oldest first)."""
+    def reached(self, history: Sequence[AccuracyRecord]) -> bool:
+        """Whether the criterion holds after the evaluations in ``history`` (oldest first)."""
         k = int(self.consecutive)
         if len(history) < k:
             return False
         return all(self.passes(r) for r in history[-k:])
 
+    def should_stop(self, history: Sequence[AccuracyRecord]) -> bool:
+        """Whether training should stop after the evaluations in ``history`` (oldest first).
+
+        With ``train_past == 1`` this is :meth:`reached`; otherwise the history must hold trial counts (mappings
+        with ``"trials"``), and training stops once the trials reach ``train_past`` times those at the first
+        evaluation where the criterion held.
+        """
+        if self.train_past == 1.0:
+            return self.reached(history)
+        for i in range(len(history)):
+            if self.reached(history[: i + 1]):
+                return int(history[-1]["trials"]) >= self.train_past * int(history[i]["trials"])
+        return False
+
     def describe(self) -> str:
         """One line describing the rule (for logs and metadata)."""
         times = "" if self.consecutive == 1 else f" on {self.consecutive} consecutive evaluations"
-        return f"Wilson lower bound (z={self.z:g}) of accuracy >= {self.target:g}{times}"
+        past = "" if self.train_past == 1.0 else f"; then train on to {self.train_past:g}x the trials to criterion"
+        return f"Wilson lower bound (z={self.z:g}) of accuracy >= {self.target:g}{times}{past}"
 
     def to_dict(self) -> dict[str, Any]:
         """The rule's parameters and description."""
-        return {"target": self.target, "z": self.z, "consecutive": self.consecutive, "rule": self.describe()}
+        out = {"target": self.target, "z": self.z, "consecutive": self.consecutive, "rule": self.describe()}
+        if self.train_past != 1.0:  # only when used, so the metadata of ordinary runs stays as it was
+            out["train_past"] = self.train_past
+        return out
 
 
 def _accuracy_and_n(record: AccuracyRecord) -> tuple[float, int]:

@@ -82,6 +82,7 @@ def train_rl(
     target_accuracy: float = 0.95,
     confidence_z: float = 1.645,
     consecutive: int = 1,
+    train_past: float = 1.0,
     max_steps: int = RL_SCHEDULE["max_steps"],
     eval_every: int = RL_SCHEDULE["eval_every"],
     eval_trials: int = 2000,
@@ -123,6 +124,8 @@ def train_rl(
         target_accuracy: Target accuracy of the stopping rule.
         confidence_z: Normal quantile of the rule's Wilson lower bound (1.645: one-sided 95%).
         consecutive: Evaluations in a row that must clear the target.
+        train_past: Train on after the criterion until the trials reach this multiple of the trials to criterion
+            (1: stop at the criterion).
         max_steps: Budget in env steps (over all segments of a resumed run).
         eval_every: Evaluate every this many env steps (at the first rollout boundary past each multiple).
         eval_trials: Fresh trials per evaluation.
@@ -158,7 +161,7 @@ def train_rl(
 
     th.set_num_threads(1)
     cfg = task_config(complexity, preset, config, task_overrides)
-    rule = StoppingRule(target_accuracy, confidence_z, consecutive)
+    rule = StoppingRule(target_accuracy, confidence_z, consecutive, train_past)
     ppo = dict(n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs, learning_rate=learning_rate,
                ent_coef=ent_coef, gamma=gamma, gae_lambda=gae_lambda, clip_range=clip_range, vf_coef=vf_coef,
                max_grad_norm=max_grad_norm, target_kl=target_kl)
@@ -183,7 +186,7 @@ def train_rl(
         eval_every, checkpoint_every, max_steps, max_time, max_rollbacks, progress, resumed=start.resumed,
     )
     monitor.on_rollback = lambda k: _fresh_trials(model, stream_seed(seed, ROLLBACK_STREAM, k))
-    if start.resumed is not None and start.resumed.get("criterion") is not None:  # it had reached the target
+    if start.resumed is not None and rule.should_stop(start.resumed.get("accuracy_curve", [])):  # it had finished
         return finish_message(run, model, monitor.finish("reached_target"), progress)
 
     guard = InterruptGuard()
@@ -205,7 +208,7 @@ def train_rl(
                 raise
             monitor.diverged(bad)
     cb.sync()
-    if monitor.criterion is not None:
+    if monitor.criterion is not None and rule.should_stop(monitor.curve):
         status = "reached_target"
     elif monitor.collapsed:
         status = "collapsed"

@@ -90,6 +90,7 @@ def train_sl(
     target_accuracy: float = 0.95,
     confidence_z: float = 1.645,
     consecutive: int = 1,
+    train_past: float = 1.0,
     max_steps: int = SL_SCHEDULE["max_steps"],
     eval_every: int = SL_SCHEDULE["eval_every"],
     eval_trials: int = 2000,
@@ -125,6 +126,8 @@ def train_sl(
         target_accuracy: Target accuracy of the stopping rule.
         confidence_z: Normal quantile of the rule's Wilson lower bound.
         consecutive: Evaluations in a row that must clear the target.
+        train_past: Train on after the criterion until the trials reach this multiple of the trials to criterion
+            (1: stop at the criterion).
         max_steps: Budget in env steps (the steps of the trials trained on).
         eval_every: Evaluate every this many env steps.
         eval_trials: Fresh trials per evaluation.
@@ -152,7 +155,7 @@ def train_sl(
 
     th.set_num_threads(1)
     cfg = task_config(complexity, preset, config, task_overrides)
-    rule = StoppingRule(target_accuracy, confidence_z, consecutive)
+    rule = StoppingRule(target_accuracy, confidence_z, consecutive, train_past)
     hp = dict(learning_rate=learning_rate, batch_size=batch_size, fixate_weight=fixate_weight,
               decision_weight=decision_weight, max_grad_norm=max_grad_norm, weight_decay=weight_decay,
               optimizer="Adam", loss="weighted cross-entropy on ground-truth actions, whole trials, h0 = 0")
@@ -185,7 +188,7 @@ def train_sl(
         eval_every, checkpoint_every, max_steps, max_time, max_rollbacks, progress, resumed=start.resumed,
     )
     monitor.on_rollback = lambda k: setattr(data, "rng", np.random.default_rng(stream_seed(seed, ROLLBACK_STREAM, k)))
-    if start.resumed is not None and start.resumed.get("criterion") is not None:
+    if start.resumed is not None and rule.should_stop(start.resumed.get("accuracy_curve", [])):
         return finish_message(run, model, monitor.finish("reached_target"), progress)
 
     guard = InterruptGuard()

@@ -153,6 +153,28 @@ def test_reaching_the_target_stops_and_checkpoints_crossings(tmp_path) -> None:
     assert again.accuracy == last["accuracy"]
 
 
+def test_train_past_keeps_the_criterion_and_trains_on(tmp_path) -> None:
+    # The same run, stopped at the criterion and trained on to 3x its trials: identical up to the criterion.
+    kw = dict(target_accuracy=0.75, **{**SL_TINY, "max_steps": 3_000_000})
+    at = train_sl(1, seed=0, out_dir=tmp_path / "at", **kw).metadata
+    past = train_sl(1, seed=0, out_dir=tmp_path / "past", train_past=3.0, **kw).metadata
+    drop = lambda c: {k: v for k, v in c.items() if k != "wall_time"}  # noqa: E731
+    assert past["status"] == "reached_target" and drop(past["criterion"]) == drop(at["criterion"])
+    assert past["trials_to_criterion"] == at["trials_to_criterion"]
+    assert 3 * at["trials_to_criterion"] <= past["trials"] < 3 * at["trials_to_criterion"] + 1000 * 16
+    assert past["stopping_rule"]["train_past"] == 3.0 and "train_past" not in at["stopping_rule"]
+
+
+def test_stopping_rule_train_past() -> None:
+    rule = StoppingRule(0.9, train_past=2.0)
+    hist = [{"accuracy": a, "n_trials": 2000, "trials": t} for a, t in ((0.5, 100), (0.97, 200), (0.8, 300))]
+    assert rule.reached(hist[:2]) and not rule.should_stop(hist[:2])  # criterion at 200 trials, stop at >= 400
+    assert not rule.should_stop(hist)  # a later failing evaluation does not move the criterion
+    assert rule.should_stop(hist + [{"accuracy": 0.5, "n_trials": 2000, "trials": 400}])
+    with pytest.raises(ValueError, match="train_past"):
+        StoppingRule(0.9, train_past=0.5)
+
+
 def test_sl_learns_level1_quickly_with_a_small_net(tmp_path) -> None:
     r = train_sl(1, seed=0, hidden_size=32, out_dir=tmp_path / "sl", max_steps=4_000_000, eval_every=100_000,
                  eval_trials=1000, checkpoint_every=2_000_000, progress=False)

@@ -13,8 +13,10 @@ def add_commands(sub: Any) -> None:
 
     run = esub.add_parser("run", help="train and analyse every cell of an experiment (resumable)")
     run.add_argument("spec", nargs="?", default=None,
-                     help="a TOML/JSON spec file or a preset name (quick, full); omit to build one from flags")
-    run.add_argument("--preset", choices=["quick", "full"], default=None, help="a built-in experiment")
+                     help="a TOML/JSON spec or study file, or a preset name (quick, paper, full, sensitivity); "
+                          "omit to build one from flags")
+    run.add_argument("--preset", choices=["quick", "paper", "full", "sensitivity"], default=None,
+                     help="a built-in experiment, or the built-in factor study 'sensitivity'")
     run.add_argument("--out", required=True, help="the experiment folder (reuse it to resume)")
     run.add_argument("--rules", nargs="+", choices=["rl", "sl"], default=None)
     run.add_argument("--deltas", nargs="+", type=float, default=None)
@@ -53,19 +55,53 @@ def _spec_from_args(args: argparse.Namespace):
     )
 
 
+def _study_from_args(args: argparse.Namespace):
+    """The study named or given by file, or None when the source is a single experiment."""
+    from analysis.experiments.study import STUDIES, Study, is_study_file, study
+
+    source = args.preset or args.spec
+    if source is None:
+        return None
+    if source in STUDIES:
+        return study(source)
+    return Study.load(source) if is_study_file(source) else None
+
+
+def _confirm(estimate: dict, yes: bool) -> bool:
+    if estimate["hours"] <= 2 or yes:
+        return True
+    return input("This is a long run. Start it? [y/N] ").strip().lower() in ("y", "yes")
+
+
 def _run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from analysis.experiments.cost import estimate_cost, format_cost
     from analysis.experiments.runner import run_experiment
 
-    spec = _spec_from_args(args)
-    estimate = estimate_cost(spec, workers=args.workers)
-    print(format_cost(spec, estimate))
-    if estimate["hours"] > 2 and not args.yes:
-        answer = input("This is a long run. Start it? [y/N] ").strip().lower()
-        if answer not in ("y", "yes"):
-            print("not started")
-            return 1
-    rows = run_experiment(spec, args.out, backend=args.backend, workers=args.workers, address=args.address)
+    st = _study_from_args(args)
+    specs = st.specs() if st is not None else {None: _spec_from_args(args)}
+    total = {"cells": 0, "cpu_hours": 0.0, "hours": 0.0}
+    for spec in specs.values():
+        estimate = estimate_cost(spec, workers=args.workers)
+        print(format_cost(spec, estimate))
+        for k in total:
+            total[k] += estimate[k]
+    if st is not None:
+        print(f"study {st.name!r}: {total['cells']} networks in all, about {total['hours']:.1f} h")
+    if not _confirm(total, args.yes):
+        print("not started")
+        return 1
+    if st is not None:
+        from analysis.experiments.study import run_study
+
+        by_factor = run_study(st, args.out, backend=args.backend, workers=args.workers, address=args.address)
+        rows = [r for rs in by_factor.values() for r in rs]
+        folders = [Path(args.out) / f for f in by_factor]
+    else:
+        rows = run_experiment(specs[None], args.out, backend=args.backend, workers=args.workers,
+                              address=args.address)
+        folders = [Path(args.out)]
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -73,8 +109,9 @@ def _run(args: argparse.Namespace) -> int:
     if not args.no_report:
         from analysis.experiments.report import write_report
 
-        paths = write_report(args.out)
-        print(f"report: {paths['html']}")
+        for folder in folders:
+            paths = write_report(folder)
+            print(f"report: {paths['html']}")
     return 0 if counts.get("failed", 0) == 0 else 2
 
 

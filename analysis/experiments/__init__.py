@@ -7,8 +7,9 @@ Example:
     >>> rows = run_experiment(spec, "runs/quick")            # doctest: +SKIP
 """
 
-from .runner import build_index, load_records, run_experiment
+from .runner import build_index, load_records, run_experiment, run_experiments
 from .spec import PRESETS, Cell, ExperimentSpec, preset, resolve_spec
+from .study import STUDIES, Study, run_study, study
 
-__all__ = ["PRESETS", "Cell", "ExperimentSpec", "build_index", "load_records", "preset", "resolve_spec",
-           "run_experiment"]
+__all__ = ["PRESETS", "STUDIES", "Cell", "ExperimentSpec", "Study", "build_index", "load_records", "preset",
+           "resolve_spec", "run_experiment", "run_experiments", "run_study", "study"]

@@ -26,7 +26,7 @@ import time
 import traceback
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Iterable, Optional
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 from tqdm.auto import tqdm
 
@@ -128,20 +128,40 @@ def run_experiment(
     Returns:
         One row per cell (see :func:`build_index`).
     """
+    return run_experiments([(spec, Path(out_dir))], backend=backend, workers=workers, address=address,
+                           cell_fn=cell_fn, progress=progress)[0]
+
+
+def run_experiments(
+    experiments: Sequence[tuple[ExperimentSpec, Path]],
+    *,
+    backend: str = "local",
+    workers: Optional[int] = None,
+    address: Optional[str] = None,
+    cell_fn: Optional[CellFn] = None,
+    progress: bool = True,
+) -> list[list[dict]]:
+    """Run several experiments' unfinished cells in one pool (RL cells first: they take longest); one index each.
+
+    Arguments as :func:`run_experiment`, with ``(spec, out_dir)`` pairs.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if cell_fn is None:
         from .cell import run_cell
 
         cell_fn = run_cell
-    out = Path(out_dir)
-    _check_spec(spec, out)
-    todo = _pending(spec, out)
-    done_before = len(spec.cells()) - len(todo)
-    bar = tqdm(total=len(spec.cells()), initial=done_before, desc=f"{spec.name}: cells", unit="cell",
-               disable=not progress)
-    spec_d = spec.to_dict()
-    jobs = [(spec_d, asdict(c), str(out)) for c in todo]
+    jobs: list[tuple] = []
+    total = 0
+    for spec, out in experiments:
+        out = Path(out)
+        _check_spec(spec, out)
+        spec_d = spec.to_dict()
+        jobs += [(spec_d, asdict(c), str(out)) for c in _pending(spec, out)]
+        total += len(spec.cells())
+    jobs.sort(key=lambda job: job[1]["rule"] != "rl")  # stable: the longest cells start first
+    name = experiments[0][0].name if len(experiments) == 1 else f"{len(experiments)} experiments"
+    bar = tqdm(total=total, initial=total - len(jobs), desc=f"{name}: cells", unit="cell", disable=not progress)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None
     try:
         for record in _dispatch(backend, cell_fn, jobs, workers, address):
@@ -149,15 +169,17 @@ def run_experiment(
             if record["status"] == "failed":
                 tqdm.write(f"cell {Cell(**record['cell']).cell_id} failed: {record['error']}", file=sys.stderr)
     except KeyboardInterrupt:
-        tqdm.write(f"interrupted: finished cells are kept; run the same command again to resume ({out})",
+        where = ", ".join(str(out) for _, out in experiments)
+        tqdm.write(f"interrupted: finished cells are kept; run the same command again to resume ({where})",
                    file=sys.stderr)
         raise
     finally:
         bar.close()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        build_index(spec, out)
-    return build_index(spec, out)
+        for spec, out in experiments:
+            build_index(spec, out)
+    return [build_index(spec, out) for spec, out in experiments]
 
 
 def _raise_interrupt(signum: int, frame: Any) -> None:
