@@ -171,6 +171,11 @@ class RunDir:
                 continue
         return out
 
+    def checkpoint_at(self, env_steps: int) -> Optional[Path]:
+        """The saved model at exactly ``env_steps`` (e.g. 0: the initial weights), or None."""
+        hits = sorted(p for n, p in self.saved() if n == int(env_steps))
+        return hits[0] if hits else None
+
     def newest_checkpoint(self) -> Optional[Path]:
         """The saved model with the most env steps (the latest written among equals), or None if there is none."""
         saved = self.saved()

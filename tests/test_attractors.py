@@ -165,20 +165,63 @@ def test_mode_locked_cycle_of_the_walled_oscillator(embedded):
 
 
 @pytest.mark.parametrize("embedded", [False, True])
-def test_irrational_rotation_is_quasi_periodic(embedded):
+def test_irrational_rotation_has_no_transverse_gap_and_is_unresolved(embedded):
+    # A neutral circle in a neutral family (lambda_1 = lambda_2 = 0): not an attracting invariant curve, so not
+    # quasi-periodic; no period either. A finite recording cannot call it: unresolved, never QP.
     W, c = rotation(2 * np.pi * GOLDEN)
     if embedded:
         W, c = embed(W, c)
     phases = np.array([0.0, 1.0, 2.5, 4.0])
     h0 = pad(1 + 0.5 * np.stack([np.cos(phases), np.sin(phases)], 1), len(c))  # four points of one circle
     atts = find_attractors(dyn_of(W, c), X1, n_init=0, init_states=h0)
-    assert kinds(atts) == [("quasi_periodic", None)]
+    assert kinds(atts) == [("unresolved", None)]
     a = atts[0]
-    assert a.basin_count == 4
-    assert abs(a.lyapunov[0]) < 1e-3 and abs(a.lyapunov[1]) < 1e-3  # neutral circle in a neutral family
-    assert a.transverse_stable is False
+    assert a.basin_count == 4 and not a.converged
+    assert abs(a.lyapunov[0]) < 1e-3 and abs(a.lyapunov[1]) < 1e-3
     r = np.linalg.norm(a.orbit[:, :2] - 1.0, axis=1)
     np.testing.assert_allclose(r, 0.5, atol=1e-9)  # the orbit stays on its circle
+
+
+def focus(rho, theta=0.3, centre=5.0):
+    """``h -> relu(rho R(theta) h + c)`` with its fixed point at ``(centre, centre)``, deep in the positive orthant."""
+    W = rho * rot(theta)
+    return W, (np.eye(2) - W) @ np.full(2, centre)
+
+
+@pytest.mark.parametrize("embedded", [False, True])
+@pytest.mark.parametrize("rho", [0.999, 0.9995])
+def test_slow_stable_focus_is_a_fixed_point(rho, embedded):
+    # The orbit spirals in for thousands of steps (|lambda_1| < 1e-3, no return) without leaving its activation
+    # pattern, whose exact fixed point is stable: a fixed point, not quasi-periodic.
+    W, c = focus(rho)
+    if embedded:
+        W, c = embed(W, c, n_extra=40)
+    h0 = pad(5.0 + np.array([[1.5, 0.0], [0.0, -2.0], [-1.0, 1.0]]), len(c))
+    atts = find_attractors(dyn_of(W, c), X1, n_init=0, init_states=h0)
+    assert kinds(atts) == [("fixed_point", None)]
+    a = atts[0]
+    np.testing.assert_allclose(a.state[:2], [5.0, 5.0], atol=1e-9)  # the exact fixed point
+    assert a.basin_count == 3 and a.lyapunov[0] == pytest.approx(np.log(rho), abs=1e-9)
+
+
+@pytest.mark.parametrize("embedded", [False, True])
+@pytest.mark.parametrize("q, p", [(1201, 500), (1999, 777)])
+def test_long_rational_rotation_is_periodic_with_two_returns(q, p, embedded):
+    W, c = rotation(2 * np.pi * p / q)
+    if embedded:
+        W, c = embed(W, c, n_extra=40)
+    h0 = pad(np.array([[1.3, 1.0], [1.0, 0.6]]), len(c))  # two circles
+    atts = find_attractors(dyn_of(W, c), X1, n_init=0, init_states=h0)
+    assert sorted(kinds(atts)) == [("periodic", q), ("periodic", q)]
+    assert all(a.converged and len(a.orbit) <= q for a in atts)
+
+
+def test_a_single_return_is_unresolved_not_periodic():
+    # With no further recording allowed, period 1201's second return (at 2402 > 2000 recorded steps) is never
+    # seen: the orbit is unresolved (not periodic on one return, and not quasi-periodic either).
+    W, c = rotation(2 * np.pi * 500 / 1201)
+    atts = find_attractors(dyn_of(W, c), X1, n_init=0, init_states=[[1.3, 1.0]], max_extensions=0)
+    assert kinds(atts) == [("unresolved", None)]
 
 
 @pytest.mark.parametrize("embedded", [False, True])
@@ -297,7 +340,8 @@ def test_thresholds_are_the_arguments():
     rot5 = dyn_of(*rotation(2 * np.pi / 5))
     h0 = np.array([[1.3, 1.0]])
     assert kinds(find_attractors(rot5, X1, n_init=0, init_states=h0)) == [("periodic", 5)]
-    assert kinds(find_attractors(rot5, X1, n_init=0, init_states=h0, max_period=4)) == [("quasi_periodic", None)]
+    # no period up to 4, and a neutral rotation has no transverse gap: unresolved (before issue 10: quasi_periodic)
+    assert kinds(find_attractors(rot5, X1, n_init=0, init_states=h0, max_period=4)) == [("unresolved", None)]
     div = dyn_of(np.array([[1.2]]), np.array([0.1]))
     assert kinds(find_attractors(div, X1, n_init=2, divergence_norm=1e300)) == [("divergent", None)]  # overflow
 

@@ -173,6 +173,9 @@ def test_stimulus_map_summary_numbers(osc_map):
     s = osc_map.summary()
     assert s["n_attractors"] == 50 and s["counts"]["quasi_periodic"] == 30 and s["counts"]["fixed_point"] == 20
     assert s["qp_fraction"] == pytest.approx(0.6) and s["qp_point_fraction"] == pytest.approx(0.6)
+    assert s["qp_fraction_reachable"] == pytest.approx(0.6) and s["n_reachable_states"] == 150
+    assert s["divergent_fraction_reachable"] == 0 and s["unresolved_fraction_reachable"] == 0
+    assert s["qp_fraction_reachable_low_coherence"] == 1.0 and s["qp_fraction_reachable_high_coherence"] == 0.0
     assert s["qp_basin_fraction"] == pytest.approx(0.6)
     assert s["qp_fraction_by_coherence"] == {"0": 1.0, "0.2": 1.0, "0.4": 0.0}
     # stream 1 decides in context 1 only; in context 2, 3 of its 5 points have |c2| < 0.3
@@ -186,6 +189,48 @@ def test_stimulus_map_summary_numbers(osc_map):
     assert abs(s["lambda1"]["max_non_stationary"]) < 1e-3 and s["unconverged"] == 0
     assert s["lambda1_by_coherence"]["0.4"] < -0.05
     json.dumps(osc_map.to_dict(), allow_nan=False)  # strict JSON
+
+
+def test_reachable_fraction_weights_trial_states_and_leaves_out_divergent_and_unresolved():
+    # Point 0: a QP attractor reached by 1 trial state, a fixed point by 3, divergence by 4; point 1: an unresolved
+    # orbit (2 trial states) and a fixed point (6). Known answers by hand.
+    K = {k: i for i, k in enumerate(KINDS)}
+    kind = np.array([K["quasi_periodic"], K["fixed_point"], K["divergent"], K["unresolved"], K["fixed_point"]])
+    n = len(kind)
+    table = dict(point=np.array([0, 0, 0, 1, 1]), context=np.array([0, 0, 0, 1, 1]), kind=kind,
+                 period=np.zeros(n, int), lambda1=np.zeros(n), lambda2=np.zeros(n),
+                 basin_count=np.array([5, 5, 8, 4, 9]), basin_given=np.array([1, 3, 4, 2, 6]),
+                 choice=np.zeros(n, int), action=np.zeros(n, int), norm=np.ones(n), converged=kind != K["unresolved"],
+                 transverse_stable=np.full(n, -1))
+    m = AttractorMap(stage="delay", contexts=np.array([0, 1]), grid=None, n_attractors=np.array([3, 2]),
+                     dominant=np.array([0, 0]), kind_counts=np.zeros((2, len(KINDS)), int),
+                     basin_fraction=np.zeros((2, len(KINDS))), lambda1_max=np.zeros(2), lambda1_dominant=np.zeros(2),
+                     table=table, states=np.zeros((n, 3), np.float32))
+    s = m.summary()
+    assert s["qp_fraction_reachable"] == pytest.approx(1 / 10)  # 1 of the 10 trial states with a bounded attractor
+    assert s["divergent_fraction_reachable"] == pytest.approx(4 / 16)
+    assert s["unresolved_fraction_reachable"] == pytest.approx(2 / 16) and s["n_reachable_states"] == 16
+    assert s["qp_fraction"] == pytest.approx(1 / 3)  # distinct bounded attractors: QP, FP, FP
+    assert s["divergent_fraction"] == pytest.approx(1 / 5) and s["unresolved_fraction"] == pytest.approx(1 / 5)
+
+
+def test_observed_states_come_from_the_stimulus_stage_of_the_points_context():
+    from analysis.dynamics.maps import _observed_states
+
+    dyn = gated_oscillator()
+    run = dyn.forward(sample_trials(dyn.config, 40, np.random.default_rng(1)))
+    obs = _observed_states(run, np.array([0, 1]), 12, seed=0)
+    assert obs.shape == (2, 12, dyn.hidden_size)
+    stim = run.trials.stage == 1  # every (trial, step) of the stimulus stage
+    for k in (0, 1):
+        pool = run.hidden[stim & (run.trials.context[:, None] == k)]
+        d = np.abs(obs[k][:, None, :] - pool[None]).max(axis=2).min(axis=1)
+        assert (d == 0).all()  # each observed state is a stimulus-stage state of a trial of that context
+    onset = _observed_states(run, np.array([0, 1]), 12, seed=0, where="onset")
+    first = run.stage_states("stimulus", "first")
+    assert all((np.abs(onset[k][:, None] - first[None]).max(axis=2).min(axis=1) == 0).all() for k in (0, 1))
+    with pytest.raises(ValueError, match="observed_from"):
+        _observed_states(run, np.array([0, 1]), 12, seed=0, where="end")
 
 
 def test_fixed_point_exponents_in_the_map_agree_with_exact():

@@ -21,6 +21,7 @@ from analysis.populations.groups import (
     population_metrics,
     readout_symmetry,
     rollout_signatures,
+    state_signature,
     signature_groups,
 )
 
@@ -97,11 +98,12 @@ def test_assignment_recovers_the_known_groups(gs):
     if gs == "silent":
         assert pops.indices("Gs").tolist() == g["silent"].tolist()
         assert pops.indices("none").tolist() == g["Gs_stimulus"].tolist()
-    else:
+        assert pops.sizes == {"G+": 4, "G-": 4, "Ga": 2, "Gs": 2, "silent": 0, "none": 2}
+    else:  # the paper's Gs (stimulus population); silent units are a group of their own (issue 10)
         assert pops.indices("Gs").tolist() == g["Gs_stimulus"].tolist()
-        assert pops.indices("none").tolist() == g["silent"].tolist()
+        assert pops.indices("silent").tolist() == g["silent"].tolist()
+        assert pops.sizes == {"G+": 4, "G-": 4, "Ga": 2, "Gs": 2, "silent": 2, "none": 0}
     assert pops.balance == 1.0
-    assert pops.sizes == {"G+": 4, "G-": 4, "Ga": 2, "Gs": 2, "none": 2}
 
 
 def test_imbalanced_network_gives_the_expected_balance_index():
@@ -122,10 +124,37 @@ def test_rollout_signatures_find_the_decision_and_stimulus_attractors():
     sig = rollout_signatures(W, W_in, W_out, make_config(3), starts, n_transient=200, n_average=20)
     assert set(sig) == {"FP+", "FP-", "stim_ctx1", "stim_ctx2"}
     atts, _ = hand_attractors()
-    np.testing.assert_allclose(sig["FP+"], atts["FP+"], atol=1e-9)
+    # read state by state: 1 where a unit is on in most FP+ states (issue 10; before: the mean state)
+    np.testing.assert_array_equal(sig["FP+"], (atts["FP+"] > 1e-6).astype(float))
     pops = assign_populations(sig, gs="stimulus")
     assert pops.indices("Gs").tolist() == g["Gs_stimulus"].tolist()
     assert pops.indices("G+").tolist() == g["G+"].tolist()
+
+
+def test_each_context_map_starts_from_its_own_trials_states():
+    from dm_envs import make_config
+
+    W, W_in, W_out, g = hand_network()
+    H = W.shape[0]
+    starts = np.zeros((5, H))
+    starts[:3, g["G+"]] = 1.0  # context 0: trials that ended on the choice-1 side
+    starts[3:, g["G-"]] = 1.0  # context 1: choice 2
+    ctx = np.array([0, 0, 0, 1, 1])
+    sig, states = rollout_signatures(W, W_in, W_out, make_config(3), starts, start_contexts=ctx, n_transient=200,
+                                     n_average=20, return_states=True)
+    assert len(states["stim_ctx1"]) == 3 and len(states["stim_ctx2"]) == 2  # not all five in each context
+    assert len(states["FP+"]) == 3 and len(states["FP-"]) == 2
+    _, mixed = rollout_signatures(W, W_in, W_out, make_config(3), starts, n_transient=200, n_average=20,
+                                  return_states=True)
+    assert len(mixed["stim_ctx1"]) == 5 and len(mixed["FP+"]) == 6  # without contexts: every start everywhere
+
+
+def test_state_signature_reads_units_state_by_state():
+    states = np.array([[1.0, 0.3, 0.0], [1.0, 0.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.2, 5.0]])
+    # the mean state is positive for all three units; state by state only unit 0 is on in most states
+    assert state_signature(states).tolist() == [1.0, 0.0, 0.0]
+    assert state_signature(states, majority=0.2).tolist() == [1.0, 1.0, 1.0]
+    assert state_signature(np.zeros((0, 3))).tolist() == [0.0, 0.0, 0.0]
 
 
 def test_orbits_attractor_objects_and_thresholds():
@@ -137,7 +166,7 @@ def test_orbits_attractor_objects_and_thresholds():
     assert pops.labels.tolist() == ["G+", "Gs", "G-"]
     # a relative threshold of 50% of each attractor's peak drops weakly active units
     pops = assign_populations({"FP+": [1.0, 0.4, 0.0], "FP-": [0.0, 1.0, 0.0]}, threshold=0.5, relative=True)
-    assert pops.labels.tolist() == ["G+", "G-", "Gs"]
+    assert pops.labels.tolist() == ["G+", "G-", "silent"]
     assert pops.active.tolist() == [[True, False], [False, True], [False, False]]
     with pytest.raises(ValueError, match="not among"):
         assign_populations({"FP+": [1.0]}, minus="FP-")
@@ -252,7 +281,7 @@ def test_pipeline_with_given_attractors_reports_the_known_groups():
                                   gs="stimulus", n_shuffles=200, n_shuffles_connectivity=20, ablation_ks=(1, 2),
                                   ablation_repeats=2)
     s = rep.summary()
-    assert s["populations"]["sizes"] == {"G+": 4, "G-": 4, "Ga": 2, "Gs": 2, "none": 2}
+    assert s["populations"]["sizes"] == {"G+": 4, "G-": 4, "Ga": 2, "Gs": 2, "silent": 2, "none": 0}
     assert s["readout_symmetry"]["n_plus"] == 4 and s["readout_symmetry"]["n_minus"] == 4
     assert s["robustness"]["ablation"]["groups"] == ["random", "G+", "G-"]
     assert s["connectivity"]["structural_blocks"]["mean"][0][1] == pytest.approx(-B_CROSS / 4)  # G- -> G+
@@ -332,7 +361,7 @@ def test_network_signatures_fall_back_to_delay_end_states_when_an_attractor_is_u
     cfg = make_config(3)
     sig, source = network_signatures(Network(W, W_in, W_out), cfg, trials, hidden, choice)
     assert source == "attractors"
-    np.testing.assert_allclose(sig["FP+"], hand_attractors()[0]["FP+"], atol=1e-9)
+    np.testing.assert_array_equal(sig["FP+"], (hand_attractors()[0]["FP+"] > 1e-6).astype(float))
 
     W_div = W.copy()
     W_div[np.ix_(g["G+"], g["G+"])] = 2.0 / len(g["G+"])  # the G+ block now grows without bound

@@ -166,7 +166,8 @@ def _add_populations(asub: Any) -> None:
                    help="task level (default: the model's own task; 3 for .npz)")
     p.add_argument("--trials", type=int, default=1000, help="evaluation trials (default 1000)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--gs", choices=("silent", "stimulus"), default="silent", help="reading of the Gs group")
+    p.add_argument("--gs", choices=("silent", "stimulus"), default="stimulus",
+                   help="reading of the Gs group: stimulus-selective (default, the paper's) or silent (before issue 10)")
     p.add_argument("--attractors", choices=("rollout", "analysis"), default="rollout",
                    help="how decision/stimulus attractors are found: iterate the stage maps (rollout, default) or "
                         "the attractor analysis (analysis.dynamics.attractors)")
@@ -218,7 +219,7 @@ def _add_crystallization(asub: Any) -> None:
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--trials", type=int, default=200)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--gs", choices=["silent", "stimulus"], default="silent")
+    p.add_argument("--gs", choices=["silent", "stimulus"], default="stimulus")
     p.add_argument("--jaccard", type=float, default=0.9, help="Jaccard threshold of a stable transition")
     p.set_defaults(func=_run_crystallization)
 

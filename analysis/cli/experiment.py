@@ -31,9 +31,17 @@ def add_commands(sub: Any) -> None:
     run.add_argument("--yes", action="store_true", help="do not ask before a long (full-scale) run")
     run.set_defaults(func=_run)
 
-    rep = esub.add_parser("report", help="write the HTML/markdown comparison report of an experiment folder")
-    rep.add_argument("out", help="the experiment folder")
+    rep = esub.add_parser("report", help="write the HTML/markdown comparison report of an experiment (or study) "
+                                         "folder")
+    rep.add_argument("out", help="the experiment folder, or a study folder (one experiment per factor)")
     rep.set_defaults(func=_report)
+
+    ex = esub.add_parser("export", help="copy what a reader needs (no model zips, no logs) into a results folder")
+    ex.add_argument("src", help="an experiment or study folder")
+    ex.add_argument("dest", help="the results folder (replaced)")
+    ex.add_argument("--provenance", default=None, help="a JSON file of provenance to store beside the results "
+                                                        "(e.g. the commit that produced them)")
+    ex.set_defaults(func=_export)
 
     st = esub.add_parser("status", help="which cells of an experiment are done, failed or pending")
     st.add_argument("out", help="the experiment folder")
@@ -107,19 +115,43 @@ def _run(args: argparse.Namespace) -> int:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     print("cells: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     if not args.no_report:
-        from analysis.experiments.report import write_report
-
-        for folder in folders:
-            paths = write_report(folder)
-            print(f"report: {paths['html']}")
+        _write_reports(Path(args.out))
     return 0 if counts.get("failed", 0) == 0 else 2
 
 
-def _report(args: argparse.Namespace) -> int:
+def _write_reports(out) -> None:
+    """The report of an experiment folder, or of every factor of a study folder plus the study's own."""
     from analysis.experiments.report import write_report
+    from analysis.experiments.study import Study
 
-    paths = write_report(args.out)
-    print(f"report: {paths['html']} (markdown: {paths['markdown']})")
+    if (out / "study.json").is_file():
+        from analysis.experiments.study_report import write_study_report
+
+        for factor in Study.load(out / "study.json").factors:
+            if (out / factor / "spec.json").is_file():
+                print(f"report: {write_report(out / factor)['html']}")
+        print(f"study report: {write_study_report(out)['markdown']}")
+    else:
+        paths = write_report(out)
+        print(f"report: {paths['html']} (markdown: {paths['markdown']})")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    _write_reports(Path(args.out))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from analysis.experiments.export import export_results
+
+    provenance = json.loads(Path(args.provenance).read_text()) if args.provenance else None
+    done = export_results(args.src, args.dest, provenance=provenance)
+    print(f"exported {done['files']} files ({done['bytes'] / 2**20:.2f} MiB) to {args.dest}")
     return 0
 
 

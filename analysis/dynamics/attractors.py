@@ -8,10 +8,14 @@ distinct attractor reached is classified as
 kind              criterion (tolerances relative to ``|h|``; every threshold is an argument of :func:`find_attractors`)
 ================  ====================================================================================================
 divergent         ``|h| > divergence_norm`` (default 1e6) or non-finite, or escaping (below)
-fixed_point       ``|F(h) - h| < fp_tol (1 + |h|)`` (default 1e-8), refined exactly on its activation pattern
-periodic          a return ``|h_{t+k} - h_t| < period_tol (1 + |h_t|)`` for some ``2 <= k <= max_period``
-quasi_periodic    not periodic and ``|lambda_1| <= lyap_eps`` (default 2e-3 per step)
+fixed_point       ``|F(h) - h| < fp_tol (1 + |h|)`` (default 1e-8), refined exactly on its activation pattern; or an
+                  orbit that stays in one activation pattern whose exact fixed point is stable (a slow focus)
+periodic          a return ``|h_{t+k} - h_t| < period_tol (1 + |h_t|)`` for some ``2 <= k <= max_period`` (2,000),
+                  confirmed by a second return at ``2k``
+quasi_periodic    no period, ``|lambda_1| <= lyap_eps`` (2e-3 per step) and ``lambda_2 <= lambda_1 - qp_gap`` (5e-3)
 chaotic           ``lambda_1 > lyap_eps``
+unresolved        what the recordings cannot decide: a single return, a contraction that has not settled, or
+                  ``|lambda_1|`` small without the transverse gap. Counted and reported, never quasi-periodic
 ================  ====================================================================================================
 
 (paper.md section 5.1). ``lambda_1 >= lambda_2 >= ...`` are the largest Lyapunov exponents, natural log per step,
@@ -20,9 +24,8 @@ confirmation (an attracting closed curve: ``lambda_2 < 0``) is reported as ``Att
 Finite recordings blur ``lambda_1`` by about ``log(condition) / n_record`` (a few 1e-4 to 1e-3 per step for 2,000
 steps), so a non-periodic orbit is recorded again (up to ``max_extensions`` times, continuing the same tangent frame,
 so the estimate sharpens) when ``lambda_1`` is not clearly on one side: unless ``|lambda_1| <= lyap_eps / 2``
-(quasi-periodic) or ``lambda_1 >= 2 lyap_eps`` (chaotic). That also covers orbits still contracting towards a cycle
-(``lambda_1 < 0``); one that has not settled after the last recording is reported as ``periodic`` with its closest
-return as ``period`` and ``converged=False``; after the last recording the plain ``+-lyap_eps`` rule decides.
+or ``lambda_1 >= 2 lyap_eps``, and when a first return needs its second. That also covers orbits still contracting
+towards a cycle (``lambda_1 < 0``); one that has not settled after the last recording is ``unresolved``.
 
 **Escaping orbits.** Trained networks often have linear regions with an expanding direction that the stage's input
 never lets them leave: the orbit then grows geometrically along that direction until ``|h| > divergence_norm``
@@ -75,10 +78,14 @@ if TYPE_CHECKING:
 
 __all__ = ["KINDS", "Attractor", "find_attractors", "lyapunov_exponents"]
 
-KINDS = ("fixed_point", "periodic", "quasi_periodic", "chaotic", "divergent")
+KINDS = ("fixed_point", "periodic", "quasi_periodic", "chaotic", "divergent", "unresolved")
 """Attractor kinds, in the order used for sorting."""
 
 Seed = Union[int, None]
+
+SETTLE_MARGIN = 1e-6
+"""A region's fixed point takes an orbit that settled in the region when its Jacobian's spectral radius is at most
+``1 - SETTLE_MARGIN`` (contraction by at least 1e-6 per step; rounding puts a neutral rotation's at ``1 +- 1e-16``)."""
 
 
 # ---------------------------------------------------------------------------------------------- result
@@ -99,7 +106,7 @@ class Attractor:
         basin_count: How many initial states reached it.
         members: Indices of those initial states (given states first, then the random ones).
         decision: The readout's greedy action at the fixed point, or the most frequent one along the orbit.
-        converged: ``False`` for a provisional label (a contracting orbit that had not settled; see the module).
+        converged: ``False`` for an ``unresolved`` orbit (the recordings could not decide; see the module).
         transverse_stable: ``quasi_periodic`` only: ``lambda_2 < -lyap_eps`` (an attracting invariant curve, the
             optional confirmation of paper.md 5.1); ``None`` otherwise or when only one exponent was computed.
         pattern: The activation pattern at a fixed point (``None`` for other kinds).
@@ -197,6 +204,7 @@ class _Criteria:
     transient_dtype: str = "auto"
     cycle_record: int = 500
     frame_dtype: str = "auto"
+    qp_gap: float = 5e-3
 
 
 # ---------------------------------------------------------------------------------------------- tangent map
@@ -596,6 +604,7 @@ class _Engine:
         owner: np.ndarray,
         cmin: np.ndarray,
         carry: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]] = None,
+        due: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]] = None,
     ) -> tuple[dict, Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
         """Record up to ``n_record`` steps of representatives ``reps``; lowers ``cmin`` (squared distances of the
         candidates to their owner's orbit). ``carry`` continues earlier frames ``(Q, log_growth, n_acc)``.
@@ -603,7 +612,11 @@ class _Engine:
         A representative whose cycle (period ``k <= orbit_len / 2``) returns exactly after the frame warm-up and
         then repeats once more stops as soon as its frame has averaged over ``cycle_record`` steps of whole periods
         (the cycle's exponents need no more); the others run the whole recording. Returns the per-representative
-        outputs and the frames to continue (``None`` without Lyapunov exponents)."""
+        outputs and the frames to continue (``None`` without Lyapunov exponents).
+
+        A first return ``k`` after the reference state is confirmed by a second one at ``2k`` (``second``: 1
+        confirmed, 0 refuted, -1 beyond this pass). ``due = (h_ref, tol, step)`` carries such a pending second return
+        of an earlier pass into this one (``step < 0``: none), since an extension continues the same trajectory."""
         crit = self.crit
         W, H = self.W, self.H
         r, L, n_rec = len(reps), crit.orbit_len, crit.n_record
@@ -626,6 +639,11 @@ class _Engine:
         best_d = np.full(r, np.inf)
         best_k = np.full(r, -1, dtype=np.int64)
         dead = np.zeros(r, dtype=bool)
+        second = np.full(r, -1, dtype=np.int64)
+        if due is not None:  # a second return pending from the previous pass
+            d_ref, d_tol, d_step = due
+        else:
+            d_ref, d_tol, d_step = np.zeros((r, H)), np.zeros(r), np.full(r, -1, dtype=np.int64)
         # early stop of cycles (first pass only): reference at the end of the warm-up, first return, one repetition
         early = crit.cycle_record > 0 and frames is not None and carry is None and warm > 0
         j_e, k_max = warm, min(L // 2, crit.max_period)
@@ -679,6 +697,12 @@ class _Engine:
                     better = dr < best_d[live]
                     best_d[live[better]] = dr[better]
                     best_k[live[better]] = j - j_ref
+                    at2 = np.flatnonzero((first[live] > 0) & (j - j_ref == 2 * first[live]) & (d_step[live] < 0))
+                    second[live[at2]] = (dr[at2] < tol_ref[live[at2]]).astype(np.int64)
+            pend = np.flatnonzero(d_step[live] == j)
+            if pend.size:  # the second return due from the previous pass
+                dd = np.linalg.norm(h[pend] - d_ref[live[pend]], axis=1)
+                second[live[pend]] = (dd < d_tol[live[pend]]).astype(np.int64)
             if early:
                 if j == j_e:
                     h_e[live] = h
@@ -702,6 +726,7 @@ class _Engine:
                 if done_now.size:
                     rows = live[done_now]
                     lam = frames.exponents()  # pending == 0 here: j - warm is a multiple of qr_every
+                    second[rows] = 1  # the second period repeated the first, state by state
                     for n in rows:
                         o_first[n] = o_best[n] = k_e[n]
                         o_orbit[n] = ordered(n, j).copy()
@@ -746,15 +771,16 @@ class _Engine:
                 o_frames[0][live], o_frames[1][live], o_frames[2][live] = (frames.frames(), frames.log_growth,
                                                                            frames.n_acc)
         self.steps[reps] += o_steps
-        out = dict(lyap=o_lyap, orbit=o_orbit, first=o_first, best_k=o_best, rel=o_rel, dead=dead, last_pre=o_pre)
+        # a second return beyond this pass: the next pass (the same trajectory, continued) looks for it there
+        carried = (d_step > n_rec) & (second < 0)
+        new_due = (o_first > 0) & (second < 0) & (d_step < 0)
+        o_due = np.full(r, -1, dtype=np.int64)
+        o_due[new_due] = j_ref + 2 * o_first[new_due] - n_rec
+        o_due[carried] = d_step[carried] - n_rec
+        out = dict(lyap=o_lyap, orbit=o_orbit, first=o_first, best_k=o_best, rel=o_rel, dead=dead, last_pre=o_pre,
+                   second=second, due=o_due, ref=np.where(carried[:, None], d_ref, h_ref),
+                   ref_tol=np.where(carried, d_tol, tol_ref))
         return out, o_frames
-
-    def _confirm_period(self, orbit: np.ndarray, k: int) -> bool:
-        """Check ``|h_{t+k} - h_t|`` along the stored orbit (when it holds two periods)."""
-        if k > len(orbit) // 2:
-            return True
-        d = np.linalg.norm(orbit[k:] - orbit[:-k], axis=1)
-        return bool((d <= self.crit.period_tol * (1.0 + np.linalg.norm(orbit[k:], axis=1))).all())
 
     def record(self, reps: np.ndarray, cands: np.ndarray) -> None:
         """Record and classify representatives (one per input), ``record_batch`` at a time; candidates of the same
@@ -771,10 +797,12 @@ class _Engine:
         rid_of = np.full(len(reps), -1, dtype=np.int64)
         todo = np.arange(len(reps))
         carry = None
+        due = None
         for attempt in range(crit.max_extensions + 1):
             sub = np.flatnonzero(np.isin(owner, todo))
             cm = cmin[sub]
-            out, frames = self._record_pass(reps[todo], cands[sub], np.searchsorted(todo, owner[sub]), cm, carry)
+            out, frames = self._record_pass(reps[todo], cands[sub], np.searchsorted(todo, owner[sub]), cm, carry,
+                                            due)
             cmin[sub] = cm
             unresolved = []
             for n, t in enumerate(todo):
@@ -788,6 +816,7 @@ class _Engine:
             keep = np.isin(todo, unresolved)
             if frames is not None:  # extended recordings continue the same tangent frames
                 carry = (frames[0][keep], frames[1][keep], frames[2][keep])
+            due = (out["ref"][keep], out["ref_tol"][keep], out["due"][keep])  # and look for due second returns
             todo = todo[keep]
         for n, b in enumerate(cands):
             rec = self.records[rid_of[owner[n]]]
@@ -795,43 +824,79 @@ class _Engine:
                 self._join(rid_of[owner[n]], np.array([b]))
 
     def _classify(self, b: int, o: dict[str, Any], last: bool) -> int:
-        """Classify representative ``b`` from its recording; returns a record id, or -1 to record it again."""
+        """Classify representative ``b`` from its recording; returns a record id, or -1 to record it again.
+
+        In order: diverged; stationary (a fixed point); settled in one linear region whose exact fixed point is
+        stable (a slowly converging focus: a fixed point); a return confirmed by a second one (periodic); otherwise
+        the exponents decide, after up to ``max_extensions`` more recordings while they are ambiguous or a second
+        return is still due: chaotic, quasi-periodic (``|lambda_1| <= lyap_eps``, ``lambda_2 <= lambda_1 - qp_gap``
+        and no period), or ``unresolved`` (what a finite recording cannot decide: a single return, a contraction
+        that has not settled, no transverse gap).
+        """
         crit = self.crit
         i = int(self.inp[b])
         if o["dead"]:
             self._divergent(np.array([b]), self.h[b][None])
             return self._div[i]
-        lyap = o["lyap"]
         k = int(o["first"])
         if o["rel"] < crit.fp_tol or k == 1:
             rid = self._fixed_point_record(i, o["last_pre"] > 0, self.h[b])
             self._join(rid, np.array([b]))
             return rid
         orbit = o["orbit"]
-        kind, period, converged, transverse = "", None, True, None
-        eps = crit.lyap_eps
-        lam1 = float(lyap[0]) if lyap.size else 0.0
-        if k > 1 and self._confirm_period(orbit, k):
-            kind, period = "periodic", k
-        elif not last and not (abs(lam1) <= eps / 2 or lam1 >= 2 * eps):
-            return -1  # contracting but not settled, or too close to +-eps to call: record again
-        elif lam1 > eps:
-            kind = "chaotic"
-        elif lam1 >= -eps:
-            kind = "quasi_periodic"
-            transverse = bool(lyap[1] < -eps) if lyap.size > 1 else None
-        else:
-            kind, period, converged = "periodic", int(o["best_k"]), False
-        if kind == "periodic" and period <= len(orbit):
+        rid = self._settled_fixed_point(i, orbit)
+        if rid is not None:
+            self._join(rid, np.array([b]))
+            return rid
+        kind = self._kind(k, int(o["second"]), o["lyap"], last)
+        if not kind:
+            return -1
+        lyap = o["lyap"]
+        period = k if kind == "periodic" else None
+        transverse = bool(lyap[1] < -crit.lyap_eps) if kind == "quasi_periodic" and lyap.size > 1 else None
+        if period is not None and period <= len(orbit):
             orbit = orbit[-period:]
         rid = len(self.records)
         self.records.append(
             _Record(kind, i, orbit[-1].copy(), mean=orbit.mean(axis=0), orbit=orbit.copy(), period=period,
-                    lyapunov=lyap, converged=converged, transverse_stable=transverse)
+                    lyapunov=lyap, converged=kind != "unresolved", transverse_stable=transverse)
         )
         self._orbits.setdefault(i, []).append(rid)
         self._join(rid, np.array([b]))
         return rid
+
+    def _kind(self, k: int, second: int, lyap: np.ndarray, last: bool) -> str:
+        """The kind of a non-stationary orbit ("" to record it again): see :meth:`_classify`."""
+        eps, gap = self.crit.lyap_eps, self.crit.qp_gap
+        lam1 = float(lyap[0]) if lyap.size else 0.0
+        lam2 = float(lyap[1]) if lyap.size > 1 else np.nan
+        one_return = k > 1 and second < 0
+        if k > 1 and second == 1:
+            return "periodic"
+        if not last and (one_return or not (abs(lam1) <= eps / 2 or lam1 >= 2 * eps)):
+            return ""  # a second return is due, or lambda_1 is too close to +-eps to call: record again
+        if lam1 > eps:
+            return "chaotic"
+        if not one_return and abs(lam1) <= eps and lam2 <= lam1 - gap:
+            return "quasi_periodic"
+        return "unresolved"
+
+    def _settled_fixed_point(self, i: int, orbit: np.ndarray) -> Optional[int]:
+        """The fixed point of the orbit's linear region, when the whole stored orbit stays in that one region and
+        its exact fixed point exists and is stable: the region's affine map then contracts the orbit onto it
+        (however slowly, e.g. a focus with spectral radius 0.9995), so it is that fixed point's basin."""
+        pre = orbit @ self.W.T + self.C[i]
+        pattern = pre[-1] > 0
+        if not np.array_equal(pre > 0, np.broadcast_to(pattern, pre.shape)):
+            return None
+        solver = self._solver(i)
+        hs, res = solver.solve(pattern)
+        if not (np.isfinite(res) and res <= self.crit.fp_tol * (1.0 + np.linalg.norm(hs))):
+            return None
+        ev = solver.eigenvalues(pattern)  # strictly inside the unit circle: a neutral rotation is no fixed point's basin
+        if ev.size and not np.abs(ev[0]) <= 1.0 - SETTLE_MARGIN:
+            return None
+        return self._fixed_point_record(i, pattern, hs)
 
     def match_known(self, idx: np.ndarray) -> None:
         """Pending states lying on an already recorded orbit of their input join that attractor."""
@@ -1102,9 +1167,10 @@ def find_attractors(
     fp_tol: float = 1e-8,
     snap_tol: float = 1e-3,
     period_tol: float = 1e-6,
-    max_period: int = 1000,
+    max_period: int = 2000,
     n_lyap: int = 2,
     lyap_eps: float = 2e-3,
+    qp_gap: float = 5e-3,
     lyap_warmup: int = 200,
     qr_every: int = 5,
     merge_tol: float = 1e-2,
@@ -1146,9 +1212,13 @@ def find_attractors(
             within ``snap_tol (1 + |h*|)`` of the state, the trajectory has converged to it (and leaves the batch).
         period_tol: Periodic when the state returns within ``period_tol (1 + |h|)``.
         max_period: Longest period searched (``K_max``); returns are measured against a state taken
-            ``max_period`` steps before the end of the recording.
+            ``max_period`` steps before the end of the recording (or its start, if shorter), and a first return
+            ``k`` counts only when a second one follows at ``2k`` (in a further recording if need be).
         n_lyap: Number of Lyapunov exponents (the QR frame size, at least 1; 2 gives the QP confirmation).
-        lyap_eps: ``|lambda_1| <= lyap_eps``: quasi-periodic; above: chaotic (natural log per step).
+        lyap_eps: ``|lambda_1| <= lyap_eps``: quasi-periodic candidate; above: chaotic (natural log per step).
+        qp_gap: Quasi-periodic needs ``lambda_2 <= lambda_1 - qp_gap``: a clear transverse contraction onto the
+            invariant curve (a slowly converging focus has ``lambda_1 = lambda_2``). The default is 2.5x
+            ``lyap_eps``, above the blur of the exponents of a 2,000-step recording; otherwise ``unresolved``.
         lyap_warmup: Recorded steps used only to align the tangent frame.
         qr_every: QR re-orthonormalisation interval (keep ``exp((lambda_1 - lambda_k) qr_every)`` well below
             ``1 / machine epsilon``, i.e. ``qr_every (lambda_1 - lambda_k) < ~30``).
@@ -1219,6 +1289,7 @@ def find_attractors(
         max_period=int(max_period),
         n_lyap=max(1, min(int(n_lyap), dyn.hidden_size)),
         lyap_eps=float(lyap_eps),
+        qp_gap=float(qp_gap),
         lyap_warmup=int(lyap_warmup),
         qr_every=max(1, int(qr_every)),
         merge_tol=float(merge_tol),

@@ -53,6 +53,7 @@ KIND_COLORS = {
     "quasi_periodic": "#c44e52",
     "chaotic": "#8172b2",
     "divergent": "#7f7f7f",
+    "unresolved": "#bcbd22",
 }
 """Colour of each attractor kind in every figure."""
 

@@ -73,12 +73,18 @@ PathLike = Union[str, "os.PathLike[str]"]
 MAP_STAGES = ("stimulus", "delay", "decision")
 """Stages :func:`attractor_map` maps."""
 
-KIND_ABBREV = {"fixed_point": "FP", "periodic": "P", "quasi_periodic": "QP", "chaotic": "CH", "divergent": "DIV"}
+KIND_ABBREV = {"fixed_point": "FP", "periodic": "P", "quasi_periodic": "QP", "chaotic": "CH", "divergent": "DIV",
+               "unresolved": "UN"}
 """Short names of the kinds, used in attractor labels (``FP+``, ``QP-``, ...)."""
 
 QP = KINDS.index("quasi_periodic")
 FP = KINDS.index("fixed_point")
 DIV = KINDS.index("divergent")
+UNRESOLVED = KINDS.index("unresolved")
+BOUNDED = [KINDS.index(k) for k in ("fixed_point", "periodic", "quasi_periodic", "chaotic")]
+"""Kinds that are bounded, classified attractors: the denominator of every QP fraction."""
+
+OBSERVED_FROM = ("stimulus", "onset")
 
 
 def _ratio(num: float, den: float) -> float:
@@ -369,14 +375,26 @@ class AttractorMap:
         return out
 
     # ------------------------------------------------------------------ summary numbers
-    def _group_fraction(self, group_of_point: np.ndarray) -> dict[str, float]:
+    def _fractions(self, rows: Optional[np.ndarray] = None, reachable: bool = False) -> dict[str, float]:
+        """QP fraction of the bounded attractors among ``rows`` (bool mask; default all), and the divergent and
+        unresolved fractions of all of them. ``reachable``: weight each attractor by the trial-visited states in
+        its basin (``basin_given``) instead of counting distinct attractors once each."""
+        t = self.table
+        w = (t["basin_given"] if reachable else np.ones(len(t["kind"]))).astype(float)
+        if rows is not None:
+            w = w * rows
+        k = t["kind"]
+        total, bounded = w.sum(), w[np.isin(k, BOUNDED)].sum()
+        return dict(qp=_ratio(w[k == QP].sum(), bounded), divergent=_ratio(w[k == DIV].sum(), total),
+                    unresolved=_ratio(w[k == UNRESOLVED].sum(), total), weight=float(total))
+
+    def _group_fraction(self, group_of_point: np.ndarray, reachable: bool = False) -> dict[str, float]:
         """QP fraction per group of points (keys: the rounded group value)."""
         g = np.round(group_of_point, ROUND)
         rows_g = g[self.table["point"]]
-        qp = self.table["kind"] == QP
-        return {coherence_key(v): _ratio(qp[rows_g == v].sum(), (rows_g == v).sum()) for v in np.unique(g)}
+        return {coherence_key(v): self._fractions(rows_g == v, reachable)["qp"] for v in np.unique(g)}
 
-    def _halves(self, rel: np.ndarray) -> tuple[float, float, list[float], list[float]]:
+    def _halves(self, rel: np.ndarray, reachable: bool = False) -> tuple[float, float, list[float], list[float]]:
         """QP fraction over the points in the low and high halves of the ``|relevant coherence|`` levels."""
         levels = np.unique(np.round(rel, ROUND))
         h = len(levels) // 2
@@ -384,15 +402,20 @@ class AttractorMap:
             return float("nan"), float("nan"), [], []
         low, high = levels[:h], levels[len(levels) - h:]
         rows_rel = np.round(rel, ROUND)[self.table["point"]]
-        qp = self.table["kind"] == QP
-        frac = lambda sel: _ratio(qp[sel].sum(), sel.sum())  # noqa: E731
-        return frac(np.isin(rows_rel, low)), frac(np.isin(rows_rel, high)), low.tolist(), high.tolist()
+        lo = self._fractions(np.isin(rows_rel, low), reachable)["qp"]
+        hi = self._fractions(np.isin(rows_rel, high), reachable)["qp"]
+        return lo, hi, low.tolist(), high.tolist()
 
     def summary(self) -> dict[str, Any]:
         """The map's numbers (:meth:`to_dict` gives them as strict JSON, with NaN as ``None``).
 
         Keys: ``stage``, ``n_points``, ``n_attractors`` (distinct attractors over all points), ``counts`` (per kind),
-        ``qp_fraction`` (QP attractors / attractors, over points x distinct attractors: the paper's metric),
+        ``qp_fraction_reachable`` (the headline: the fraction of the trial-visited initial states whose bounded
+        attractor is quasi-periodic, pooled over points; states that diverge or stay unresolved are left out of the
+        denominator and reported as ``divergent_fraction_reachable`` and ``unresolved_fraction_reachable`` of all
+        trial-visited states; ``n_reachable_states``), ``qp_fraction`` (QP attractors / bounded distinct attractors,
+        over points x attractors, from random and trial-visited states alike: the paper's count, secondary),
+        ``divergent_fraction`` and ``unresolved_fraction`` (of all distinct attractors),
         ``qp_point_fraction`` (points with a QP attractor), ``qp_basin_fraction`` (initial states ending on one),
         ``dominant_counts`` (points per dominant kind), ``multistability`` (histogram: number of attractors ->
         points), ``mean_multistability``, ``multistable_fraction``, ``lambda1`` (max and mean over non-stationary
@@ -400,7 +423,8 @@ class AttractorMap:
         stage also: ``qp_fraction_by_coherence`` (per ``|relevant coherence|``), ``qp_fraction_by_stream_coherence``
         (per ``|coherence|`` of each stream), ``qp_fraction_low_coherence`` / ``qp_fraction_high_coherence`` (the
         lower and upper halves of the ``|relevant coherence|`` levels; with an odd number of levels the middle
-        one is in neither), ``low_coherence_levels`` / ``high_coherence_levels``, ``lambda1_by_coherence`` (mean
+        one is in neither), the same trial-weighted (``qp_fraction_reachable_by_coherence``,
+        ``qp_fraction_reachable_low_coherence`` / ``_high_coherence``), ``low_coherence_levels`` / ``high_coherence_levels``, ``lambda1_by_coherence`` (mean
         ``lambda_1`` of the dominant attractor per ``|relevant coherence|``). Delay/decision stages also:
         ``decision_attractors`` (one entry per attractor: context, label, kind, choice, trials in its basin, norm,
         ``lambda_1``), and with trials ``basin_match``, ``basin_match_own_choice``, ``basin_match_by_coherence``,
@@ -417,12 +441,19 @@ class AttractorMap:
         lmax = self.lambda1_max[np.isfinite(self.lambda1_max)]
         total = self.basin_fraction.reshape(-1, len(KINDS))
         pv = self.point_values()
+        reach, every = self._fractions(reachable=True), self._fractions()
         out: dict[str, Any] = dict(
             stage=self.stage,
             n_points=self.n_points,
             n_attractors=n,
             counts=counts,
-            qp_fraction=_ratio(counts["quasi_periodic"], n),
+            qp_fraction_reachable=reach["qp"],
+            divergent_fraction_reachable=reach["divergent"],
+            unresolved_fraction_reachable=reach["unresolved"],
+            n_reachable_states=int(reach["weight"]),
+            qp_fraction=every["qp"],
+            divergent_fraction=every["divergent"],
+            unresolved_fraction=every["unresolved"],
             qp_point_fraction=float(self.qp_present.mean()) if self.n_points else float("nan"),
             qp_basin_fraction=float(total[:, QP].mean()) if self.n_points else float("nan"),
             dominant_counts={k: int((self.dominant == i).sum()) for i, k in enumerate(KINDS)},
@@ -444,6 +475,9 @@ class AttractorMap:
             lo, hi, lo_lv, hi_lv = self._halves(rel)
             out.update(qp_fraction_low_coherence=lo, qp_fraction_high_coherence=hi,
                        low_coherence_levels=lo_lv, high_coherence_levels=hi_lv)
+            out["qp_fraction_reachable_by_coherence"] = self._group_fraction(rel, reachable=True)
+            lo, hi, _, _ = self._halves(rel, reachable=True)
+            out.update(qp_fraction_reachable_low_coherence=lo, qp_fraction_reachable_high_coherence=hi)
             ld = self.lambda1_dominant.ravel()
             rr = np.round(rel, ROUND)
             out["lambda1_by_coherence"] = {
@@ -591,14 +625,28 @@ def _get_rollout(dyn: Network, source: Any, trials: Union[int, "TrialBatch"], se
     return dyn.forward(trials)
 
 
-def _observed_states(run: Rollout, contexts: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``(n_contexts, m, H)`` stimulus-onset states of trials of each context (``m <= n``: the smallest count)."""
-    onset = run.stage_states("stimulus", "first").astype(np.float64)
+def _observed_states(run: Rollout, contexts: np.ndarray, n: int, seed: int, where: str = "stimulus") -> np.ndarray:
+    """``(n_contexts, m, H)`` states that trials of each context visit (``m <= n``: the smallest count).
+
+    ``where="stimulus"``: states drawn uniformly from every step of the stimulus stage of the context's trials (what
+    the stimulus-stage map acts on in real trials); ``"onset"``: the states at stimulus onset, one per trial."""
+    from dm_envs import STAGES
+
+    if where not in OBSERVED_FROM:
+        raise ValueError(f"observed_from must be one of {OBSERVED_FROM}, got {where!r}")
     ctx = np.asarray(run.trials.context)
     rng = np.random.default_rng([seed, 0x0B5])
-    per = [np.flatnonzero(ctx == k) if (ctx == k).any() else np.arange(len(ctx)) for k in contexts]
+    sid = STAGES.index("stimulus")
+    onset, dur = run.trials.onset[:, sid], np.maximum(run.trials.duration[:, sid], 1)
+    if where == "onset":
+        dur = np.ones_like(dur)
+    trial = np.repeat(np.arange(len(ctx)), dur)  # one entry per visited (trial, step)
+    step = np.clip(onset[trial] + np.arange(len(trial)) - np.repeat(np.cumsum(dur) - dur, dur), 0,
+                   run.hidden.shape[1] - 1)
+    per = [np.flatnonzero(ctx[trial] == k) if (ctx == k).any() else np.arange(len(trial)) for k in contexts]
     m = min(n, min(len(p) for p in per))
-    return np.stack([onset[np.sort(rng.choice(p, m, replace=False))] for p in per])
+    picks = [np.sort(rng.choice(p, m, replace=False)) for p in per]
+    return np.stack([run.hidden[trial[p], step[p]].astype(np.float64) for p in picks])
 
 
 def _orbit_choice(dyn: Network, a: Attractor, n_choices: int) -> int:
@@ -757,6 +805,7 @@ def attractor_map(
     seed: int = 0,
     observed: bool = True,
     n_observed: int = 16,
+    observed_from: str = "stimulus",
     trials: Union[int, "TrialBatch"] = 256,
     rollout: Optional[Rollout] = None,
     exact_fp_exponents: bool = False,
@@ -767,8 +816,9 @@ def attractor_map(
 
     **Stimulus stage.** One input per point of :func:`stimulus_grid` ``(config, grid)``: every context, every
     combination of the streams' coherences (one-stream tasks: a 1-D grid; ``K > 2`` choices: coherence x direction
-    per stream, see :class:`StimulusGrid`). Initial states per input: ``n_observed`` states observed at stimulus onset
-    in real trials of the point's context (``observed=True``; the same states for every point of a context) plus
+    per stream, see :class:`StimulusGrid`). Initial states per input: ``n_observed`` states that real trials of the
+    point's context visit during the stimulus stage (``observed=True``; the same states for every point of a
+    context; they weight the headline ``qp_fraction_reachable``) plus
     ``n_init`` random states ``|N(0, s^2)|`` (``s``: the RMS of the observed states, see
     :func:`~analysis.dynamics.attractors.find_attractors`).
 
@@ -788,6 +838,8 @@ def attractor_map(
         seed: Seed of the trials, the choice of observed states, the random states and the Lyapunov frames.
         observed: Stimulus stage: include observed stimulus-onset states.
         n_observed: How many observed states per input (at most the number of trials of the context).
+        observed_from: ``"stimulus"`` (default): drawn from every step of the stimulus stage; ``"onset"``: the
+            states at stimulus onset (before issue 10's trial-reachable fraction, the only choice).
         trials: Number of trials to draw from the model's task (with noise), or a ``dm_envs.TrialBatch``.
         rollout: A precomputed :class:`~analysis.network.Rollout` of the network (reused across stages; overrides
             ``trials``).
@@ -834,7 +886,7 @@ def attractor_map(
         point_ctx = g.points()["context"]
         init = None
         if run is not None and observed and n_observed > 0:
-            per_ctx = _observed_states(run, contexts, int(n_observed), seed)
+            per_ctx = _observed_states(run, contexts, int(n_observed), seed, observed_from)
             init = per_ctx[np.searchsorted(contexts, point_ctx)]
         n_obs = 0 if init is None else init.shape[1]
         if n_obs == 0 and n_init == 0:
@@ -890,6 +942,7 @@ def attractor_map(
     settings = dict(
         stage=stage, grid=None if g is None else g.axis.tolist(), n_init=n_init, seed=int(seed),
         observed=bool(observed) if stage == "stimulus" else None,
+        observed_from=observed_from if stage == "stimulus" else None,
         n_given=int(n_given[0]) if stage == "stimulus" and n_given else None,
         n_trials=None if run is None else len(run.trials), n_choices=int(cfg.n_choices),
         exact_fp_exponents=bool(exact_fp_exponents), find_attractors=json_safe(kw),

@@ -136,6 +136,8 @@ def _map_row(amap: AttractorMap, prefix: str = "") -> dict[str, Any]:
     s = amap.summary()
     row: dict[str, Any] = dict(
         qp_fraction=s["qp_fraction"], qp_point_fraction=s["qp_point_fraction"], n_attractors=s["n_attractors"],
+        qp_fraction_reachable=s["qp_fraction_reachable"], divergent_fraction_reachable=s["divergent_fraction_reachable"],
+        unresolved_fraction_reachable=s["unresolved_fraction_reachable"],
         mean_multistability=s["mean_multistability"], lambda1_max=s["lambda1"]["max_over_points"],
         unconverged=s["unconverged"],
     )
@@ -173,6 +175,7 @@ def _track_summary(rows: list[dict[str, Any]], change_tol: float) -> dict[str, A
                          max=np.nanmax(qp) if fin.any() else None,
                          argmax_progress=rows[int(np.nanargmax(qp))]["progress"] if fin.any() else None),
         qp_range=float(np.nanmax(qp) - np.nanmin(qp)) if fin.any() else None,
+        qp_fraction_reachable=dict(initial=rows[0]["qp_fraction_reachable"], final=rows[-1]["qp_fraction_reachable"]),
         accuracy=dict(initial=acc[0], final=acc[-1]),
         qp_accuracy_correlation=_pearson(qp, acc),
         map_stable_from=dict(checkpoint=rows[k]["checkpoint"], env_steps=rows[k]["env_steps"],

@@ -36,13 +36,16 @@ from agents.files import read_json, write_json
 from agents.runs import RunDir
 from .spec import Cell, ExperimentSpec
 
-EVAL_TRIALS = 4000
-"""Fresh trials for the final per-coherence accuracy of each network."""
+EVAL_TRIALS = 10000
+"""Fresh trials (a stream of their own, never seen by the stopping rule) for the final accuracy of each network."""
 
 DEFAULT_ANALYSIS = {"grid": 21, "n_init": 32, "track_grid": 9, "track_n_init": 8, "population_trials": 1000,
-                    "n_shuffles": 2000, "decision_states": "auto"}
-"""Analysis settings of a cell, overridable by the spec's ``analysis`` table (``decision_states``: see
-:func:`analysis.populations.groups.network_signatures`; ``"delay_end"`` reads every network the same way)."""
+                    "n_shuffles": 2000, "decision_states": "delay_end", "n_observed": 16}
+"""Analysis settings of a cell, overridable by the spec's ``analysis`` table. ``decision_states`` (see
+:func:`analysis.populations.groups.network_signatures`) is one source for the whole experiment: the default,
+``"delay_end"``, reads every network the same way (the states it reports its choice from), where ``"auto"`` would
+read networks with bounded decision attractors from those and the others from their delay-end states.
+``n_observed``: trial-visited states per context that start (and weight) the stimulus-stage attractor map."""
 
 
 def _cached(path: Path, compute: Callable[[], dict]) -> dict:
@@ -85,10 +88,15 @@ def _train(spec: ExperimentSpec, cell: Cell, run_dir: Path) -> dict:
 
 
 def _final_accuracy(model_path: Path, seed: int) -> dict:
-    """Per-coherence accuracy on fresh trials (greedy actions), the same evaluator as training."""
+    """Accuracy on ``EVAL_TRIALS`` fresh trials, independent of the evaluations that fired the stopping rule.
+
+    Greedy actions with the training evaluator (``accuracy``, per coherence), and actions sampled from the policy's
+    softmax (``sampled_accuracy``: how an RL policy acts while it is trained). The tasks are open loop (actions never
+    change the observations), so sampling every step of the trials' logits is exact."""
     from agents import load_model, task_config_of
     from agents.evaluation import evaluate_policy
-    from dm_envs import sample_trials
+    from analysis.network import Network
+    from dm_envs import sample_trials, score_actions
 
     model = load_model(model_path)
     cfg = task_config_of(model)
@@ -96,8 +104,14 @@ def _final_accuracy(model_path: Path, seed: int) -> dict:
     ev = evaluate_policy(model.policy, trials)
     by = {f"{c:g}": float(a) for c, a in ev.by_coherence.items()}
     lowest = min(ev.by_coherence)
-    return {"accuracy": float(ev.accuracy), "accuracy_by_coherence": by,
-            "low_coherence_accuracy": float(ev.by_coherence[lowest])}
+    logits = Network.load(model).forward(trials).logits
+    p = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    cdf = np.cumsum(p / p.sum(axis=-1, keepdims=True), axis=-1)
+    u = np.random.default_rng([seed, 0x5A3]).random(logits.shape[:2] + (1,))
+    sampled = np.minimum((u > cdf).sum(axis=-1), logits.shape[-1] - 1)
+    return {"accuracy": float(ev.accuracy), "accuracy_by_coherence": by, "eval_trials": EVAL_TRIALS,
+            "low_coherence_accuracy": float(ev.by_coherence[lowest]),
+            "sampled_accuracy": float(score_actions(trials, sampled).accuracy)}
 
 
 def run_cell(spec_dict: dict, cell_dict: dict, cell_dir: str) -> dict:
@@ -120,6 +134,9 @@ def run_cell(spec_dict: dict, cell_dict: dict, cell_dir: str) -> dict:
 
     if "dynamics" in spec.analyses:
         result["dynamics"] = _cached(folder / "dynamics.json", lambda: _dynamics(model_path, folder, opts, cell.seed))
+        if "sl" not in spec.rules or cell.rule == "sl":  # the pair's shared initial weights: measured once per pair
+            result["initial"] = _cached(folder / "initial.json", lambda: _initial(run_dir, folder, opts, cell.seed,
+                                                                                  spec.analyses))
         if spec.track_checkpoints:
             track = _cached(folder / "sculpting.json", lambda: _sculpting(run_dir, opts, cell.seed))
             result["sculpting"], result["sculpting_summary"] = track["rows"], track["summary"]
@@ -131,21 +148,34 @@ def run_cell(spec_dict: dict, cell_dict: dict, cell_dir: str) -> dict:
     return result
 
 
-def _dynamics(model_path: Path, folder: Path, opts: dict, seed: int) -> dict:
+def _initial(run_dir: Path, folder: Path, opts: dict, seed: int, analyses: Any) -> dict:
+    """The same measurements on the initial weights (the run's step-0 checkpoint): what training added."""
+    ckpt = RunDir(run_dir).checkpoint_at(0)
+    if ckpt is None:
+        return {"missing": "no step-0 checkpoint"}
+    out: dict[str, Any] = {"dynamics": _dynamics(ckpt, folder / "initial", opts, seed, delay=False)}
+    if "populations" in analyses:
+        out.update(_populations(ckpt, folder / "initial", opts, seed))
+    return out
+
+
+def _dynamics(model_path: Path, folder: Path, opts: dict, seed: int, delay: bool = True) -> dict:
     from analysis.dynamics.maps import attractor_map
 
+    folder.mkdir(parents=True, exist_ok=True)
     stim = attractor_map(model_path, grid=opts["grid"], stage="stimulus", n_init=opts["n_init"], seed=seed,
-                         progress=False)
+                         n_observed=opts["n_observed"], progress=False)
     stim.save(folder / "attractor_map")
     # the report reads the QP-presence grid from the cell folder
     npz = folder / "attractor_map" / "attractor_map.npz"
     if npz.exists():
         os.replace(npz, folder / "attractor_map.npz")
     out = dict(stim.to_dict().get("summary", stim.to_dict()))
-    delay = attractor_map(model_path, stage="delay", n_init=opts["n_init"], seed=seed, progress=False)
-    dsum = delay.to_dict().get("summary", delay.to_dict())
-    out["decision_basin_match"] = dsum.get("basin_match")
-    out["decision"] = dsum
+    if delay:
+        dmap = attractor_map(model_path, stage="delay", n_init=opts["n_init"], seed=seed, progress=False)
+        dsum = dmap.to_dict().get("summary", dmap.to_dict())
+        out["decision_basin_match"] = dsum.get("basin_match")
+        out["decision"] = dsum
     return out
 
 
@@ -174,6 +204,7 @@ def _populations(model_path: Path, folder: Path, opts: dict, seed: int) -> dict:
                                   seed=seed, n_shuffles=opts["n_shuffles"], skip=["connectivity"],
                                   decision_states=opts["decision_states"])
     summary = rep.summary()
+    folder.mkdir(parents=True, exist_ok=True)
     write_json(folder / "population_summary.json", summary)
     return _population_schema(summary)
 
@@ -186,10 +217,12 @@ def _mean(values: Any) -> float:
 def _population_schema(s: dict) -> dict:
     """The numbers the report compares, picked out of the population analysis summary."""
     pops = s.get("populations", {})
+    sizes = pops.get("sizes") or {}
     out: dict[str, Any] = {
         "populations": {
-            "sizes": pops.get("sizes"),
+            "sizes": sizes,
             "balance_index": pops.get("balance"),
+            "balance_defined": bool(sizes.get("G+", 0) + sizes.get("G-", 0) > 0),
             "decision_attractors": [a for a in s.get("attractors", []) if a.startswith("FP")],
             "decision_source": s.get("decision_source"),
             "readout_count_balance": (s.get("readout_symmetry") or {}).get("count_balance"),
@@ -204,7 +237,16 @@ def _population_schema(s: dict) -> dict:
     }
     rob = s.get("robustness") or {}
     noise, kicks, abl = rob.get("noise") or {}, rob.get("kicks") or {}, rob.get("ablation") or {}
+    clean = s.get("accuracy")  # the same trials, no perturbation: each network's own reference
+    curve = dict(zip(noise.get("scales", []), noise.get("accuracy", [])))
+    harder = [a for k, a in curve.items() if k > 1 and a is not None]
     out["robustness"] = {
+        "clean_accuracy": clean,
+        # drops from the network's own accuracy: noise above the training amplitude, and silenced units
+        "noise_drop": (curve[1.0] - float(np.mean(harder))) if 1.0 in curve and harder and curve[1.0] is not None
+        else None,
+        "ablation_drop": (clean - _mean((abl.get("mean_accuracy") or {}).get("random"))) if clean is not None
+        else None,
         "noise_curve": {f"{k:g}": a for k, a in zip(noise.get("scales", []), noise.get("accuracy", []))},
         "noise_mean_accuracy": _mean(noise.get("accuracy")),
         "kick_curve": {f"{k:g}": a for k, a in zip(kicks.get("sizes", []), kicks.get("survival", []))},

@@ -40,27 +40,50 @@ def _get(record: dict, path: str, default: Any = np.nan) -> Any:
     return cur if cur is not None else default
 
 
+def _reached(record: dict) -> bool:
+    return bool(_get(record, "training.reached_target", False))
+
+
 class _Data:
-    """The finished networks of an experiment, grouped for the claims."""
+    """The finished networks of an experiment, grouped for the claims.
+
+    Comparisons use only networks that reached the criterion (:attr:`included`); the others are counted
+    (:attr:`missed`) and listed, never dropped silently.
+    """
 
     def __init__(self, spec: ExperimentSpec, out_dir: Path) -> None:
         self.spec, self.out = spec, out_dir
         self.records = load_records(spec, out_dir)
         self.done = [r for r in self.records if r["status"] == "done"]
+        self.included = [r for r in self.done if _reached(r)]
+        self.missed = Counter(r["cell"]["rule"] for r in self.done if not _reached(r))
 
     def values(self, path: str, *, rule: Optional[str] = None, level: Optional[int] = None,
-               delta: Optional[float] = None) -> np.ndarray:
+               delta: Optional[float] = None, every: bool = False) -> np.ndarray:
+        """One value per network (NaN where missing): networks that reached the criterion, or ``every`` one."""
         out = []
-        for r in self.done:
+        for r in (self.done if every else self.included):
             c = r["cell"]
             if (rule and c["rule"] != rule) or (level and c["level"] != level) or (delta and c["delta"] != delta):
                 continue
-            v = _get(r, path)
-            out.append(float(v) if isinstance(v, (int, float, bool, np.floating)) else np.nan)
+            out.append(_num(r, path))
         return np.asarray(out, dtype=float)
 
     def cells(self, rule: Optional[str] = None) -> list[dict]:
-        return [r for r in self.done if rule is None or r["cell"]["rule"] == rule]
+        return [r for r in self.included if rule is None or r["cell"]["rule"] == rule]
+
+    def paired(self, path: str, fn: Optional[Any] = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """RL and SL values of every (level, delta, seed) pair whose two networks reached the criterion, with the
+        pair's stratum (level and delta). ``fn(record) -> float`` replaces the path lookup."""
+        by: dict[tuple, dict[str, dict]] = defaultdict(dict)
+        for r in self.included:
+            c = r["cell"]
+            by[(c["level"], c["delta"], c["seed"])][c["rule"]] = r
+        get = fn or (lambda r: _num(r, path))
+        keys = sorted(k for k, v in by.items() if {"rl", "sl"} <= set(v))
+        a = np.array([get(by[k]["rl"]) for k in keys], dtype=float)
+        b = np.array([get(by[k]["sl"]) for k in keys], dtype=float)
+        return a, b, [f"L{k[0]} d{k[1]:g}" for k in keys]
 
 
 # ---------------------------------------------------------------------- figures
@@ -95,8 +118,8 @@ def _fig_qp_by_coherence(d: _Data) -> Optional[bytes]:
     any_data = False
     for rule in d.spec.rules:
         for delta in d.spec.deltas:
-            curves = [r["dynamics"]["qp_fraction_by_coherence"] for r in d.cells(rule)
-                      if r["cell"]["delta"] == delta and _get(r, "dynamics.qp_fraction_by_coherence", None)]
+            curves = [r["dynamics"]["qp_fraction_reachable_by_coherence"] for r in d.cells(rule)
+                      if r["cell"]["delta"] == delta and _get(r, "dynamics.qp_fraction_reachable_by_coherence", None)]
             if not curves:
                 continue
             cohs = sorted({float(c) for cur in curves for c in cur})
@@ -174,7 +197,7 @@ def _fig_sculpting(d: _Data) -> Optional[bytes]:
         progress = np.array([t.get("progress", np.nan) for t in track], dtype=float)
         colour = RULE_COLOURS[r["cell"]["rule"]]
         axes[0].plot(progress, [t.get("accuracy", np.nan) for t in track], "-", color=colour, alpha=0.5)
-        axes[1].plot(progress, [t.get("qp_fraction", np.nan) for t in track], "-", color=colour, alpha=0.5)
+        axes[1].plot(progress, [t.get("qp_fraction_reachable", t.get("qp_fraction", np.nan)) for t in track], "-", color=colour, alpha=0.5)
         drawn = True
     if not drawn:
         plt.close(fig)
@@ -192,7 +215,7 @@ def _fig_qp_vs_performance(d: _Data) -> Optional[bytes]:
     fig, ax = plt.subplots(figsize=(5, 3.3))
     drawn = False
     for level in d.spec.levels:
-        qp = d.values("dynamics.qp_fraction", rule="rl", level=level)
+        qp = d.values(QP_PATH, rule="rl", level=level)
         perf = d.values("training.low_coherence_accuracy", rule="rl", level=level)
         ok = np.isfinite(qp) & np.isfinite(perf)
         if ok.any():
@@ -242,140 +265,247 @@ def _fig_attractor_maps(d: _Data) -> Optional[bytes]:
 
 
 # ---------------------------------------------------------------------- claims
-def _claims(d: _Data) -> list[tuple[str, list[stats.Verdict], list[tuple[str, Optional[bytes]]], str]]:
-    """(section title, verdicts, figures, commentary) for each claim of the paper."""
-    rl, sl = "rl", "sl"
-    both = set(d.spec.rules) >= {rl, sl}
+Section = tuple[str, list[stats.Finding], list[tuple[str, Optional[bytes]]], str]
+
+EQUIVALENCE = "equivalence: "
+"""Claims of "no difference": reproduced when the equivalence test (TOST) passes, not reproduced when the difference
+test does (see :func:`_equivalence_verdicts`)."""
+
+
+def _claims(d: _Data) -> list[Section]:
+    """(section title, findings, figures, commentary) for each claim of the paper, in the paired design."""
+    return [_r6(d), _r1_r2(d), _r3(d), _r4(d), _r5(d), _r7(d), _r8_r9(d), _r10(d), _r12(d), _r11_r13(d)]
+
+
+def _both(d: _Data) -> bool:
+    return set(d.spec.rules) >= {"rl", "sl"}
+
+
+def _r6(d: _Data) -> Section:
     target = d.spec.target_accuracy
-    sections = []
-
     v = []
     for rule in d.spec.rules:
-        v.append(stats.bound(f"{rule.upper()} networks reach the {target:.0%} criterion",
-                             d.values("training.final_accuracy", rule=rule), target, below=False, name=rule.upper()))
-    if both:
-        v.append(stats.equivalence("RL and SL reach similar accuracy (difference within 2 points)",
-                                   d.values("training.final_accuracy", rule=rl),
-                                   d.values("training.final_accuracy", rule=sl), margin=0.02))
-    sections.append(("Both learning rules solve the task (R6)", v,
-                     [("Accuracy by coherence", _fig_curves(d, "training.accuracy_by_coherence", "|coherence|",
-                                                            "accuracy", "Final accuracy by coherence"))],
-                     "Every network trains until the shared stopping rule fires (or its budget ends)."))
+        v.append(stats.one_sample(f"{rule.upper()}: accuracy on {_eval_trials(d)} fresh trials above {target:.0%} "
+                                  "(every finished network, criterion reached or not)",
+                                  d.values("training.accuracy", rule=rule, every=True), target, below=False))
+    if _both(d):
+        a, b, strata = d.paired("training.accuracy")
+        v.append(stats.paired_difference(EQUIVALENCE + "RL and SL reach the same accuracy (within 2 points)", a, b,
+                                         strata=strata, margin=0.02))
+    sampled = d.values("training.sampled_accuracy", rule="rl", every=True)
+    note = ("Accuracy on fresh trials that the stopping rule never saw (greedy actions). "
+            + (f"RL with actions sampled from its policy: median {np.nanmedian(sampled):.3f}. " if np.isfinite(
+                sampled).any() else ""))
+    return ("Both learning rules solve the task (R6)", v,
+            [("Accuracy by coherence", _fig_curves(d, "training.accuracy_by_coherence", "|coherence|", "accuracy",
+                                                   "Final accuracy by coherence"))], note)
 
-    v = []
-    if both:
-        v.append(stats.compare_groups("RL networks have more quasi-periodic attractors than SL networks",
-                                      d.values("dynamics.qp_fraction", rule=rl), d.values("dynamics.qp_fraction", rule=sl)))
-        v.append(stats.bound("SL converges (almost) exclusively to fixed points: QP fraction below 0.05",
-                             d.values("dynamics.qp_fraction", rule=sl), 0.05, below=True, name="SL"))
-    sections.append(("Hybrid dynamics under RL, fixed points under SL (R1, R2)", v,
-                     [("Attractor types over the coherence plane", _fig_attractor_maps(d)),
-                      ("Quasi-periodic fraction by rule and delta", _fig_box(d, "dynamics.qp_fraction",
-                                                                             "fraction quasi-periodic", "Quasi-periodic attractors"))],
-                     "Fraction of distinct stimulus-stage attractors that are quasi-periodic, over the coherence grid."))
 
-    low_high = [(r.get("dynamics", {}).get("qp_fraction_low_coherence", np.nan),
-                 r.get("dynamics", {}).get("qp_fraction_high_coherence", np.nan)) for r in d.cells(rl)]
-    v = []
-    if low_high:
-        lo, hi = np.array(low_high, dtype=float).T
-        v.append(stats.compare_groups("RL: quasi-periodic attractors concentrate at low |coherence|",
-                                      lo, hi, names=("low |c|", "high |c|")))
-    sections.append(("Quasi-periodicity at ambiguous stimuli (R3)", v,
-                     [("Quasi-periodic fraction by |coherence|", _fig_qp_by_coherence(d))],
-                     "Low and high |coherence|: the lower and upper half of the grid's relevant-coherence values."))
+def _eval_trials(d: _Data) -> str:
+    n = d.values("training.eval_trials", every=True)
+    return f"{int(np.nanmax(n)):,}" if np.isfinite(n).any() else "the"
 
-    v = []
-    if len(d.spec.deltas) > 1 and rl in d.spec.rules:
-        deltas = np.array([r["cell"]["delta"] for r in d.cells(rl)], dtype=float)
-        v.append(stats.association("RL: broader initialisation (larger delta) gives more quasi-periodic attractors",
-                                   deltas, d.values("dynamics.qp_fraction", rule=rl)))
-    sections.append(("Initialisation width modulates the dynamics (R4)", v, [], ""))
 
-    v = []
-    for level in d.spec.levels:
-        v.append(stats.association(f"Level {level}: RL networks with more quasi-periodic attractors perform better "
-                                   f"at the lowest coherence",
-                                   d.values("dynamics.qp_fraction", rule=rl, level=level),
-                                   d.values("training.low_coherence_accuracy", rule=rl, level=level)))
-    sections.append(("Quasi-periodicity and performance (R5)", v,
-                     [("QP fraction against low-coherence accuracy", _fig_qp_vs_performance(d))],
-                     "The paper reports the correlation grows with task complexity; compare the rho of each level."))
+QP_PATH = "dynamics.qp_fraction_reachable"
 
+
+def _r1_r2(d: _Data) -> Section:
     v = []
-    if both:
-        v.append(stats.compare_groups("RL populations are more balanced than SL populations (balance index)",
-                                      d.values("populations.balance_index", rule=rl),
-                                      d.values("populations.balance_index", rule=sl)))
+    if _both(d):
+        a, b, strata = d.paired(QP_PATH)
+        v.append(stats.paired_difference("RL networks have a larger quasi-periodic fraction than their SL twins",
+                                         a, b, strata=strata, larger="a"))
+    if "sl" in d.spec.rules:
+        v.append(stats.one_sample("SL converges (almost) exclusively to fixed points: QP fraction below 0.05",
+                                  d.values(QP_PATH, rule="sl"), 0.05, below=True))
+    note = ("Trial-reachable, basin-weighted QP fraction of the stimulus-stage map: of the states trials visit "
+            "during the stimulus, held at each grid input, the fraction whose bounded attractor is quasi-periodic. "
+            f"Median divergent fraction RL {_med(d, 'dynamics.divergent_fraction_reachable', 'rl')}, SL "
+            f"{_med(d, 'dynamics.divergent_fraction_reachable', 'sl')}; unresolved RL "
+            f"{_med(d, 'dynamics.unresolved_fraction_reachable', 'rl')}, SL "
+            f"{_med(d, 'dynamics.unresolved_fraction_reachable', 'sl')} (outside the denominator). Over distinct "
+            f"attractors from random and trial starts (secondary): RL {_med(d, 'dynamics.qp_fraction', 'rl')}, SL "
+            f"{_med(d, 'dynamics.qp_fraction', 'sl')}.")
+    return ("Hybrid dynamics under RL, fixed points under SL (R1, R2)", v,
+            [("Attractor types over the coherence plane", _fig_attractor_maps(d)),
+             ("Quasi-periodic fraction by rule and delta", _fig_box(d, QP_PATH, "QP fraction (trial-reachable)",
+                                                                    "Quasi-periodic attractors"))], note)
+
+
+def _med(d: _Data, path: str, rule: str) -> str:
+    x = d.values(path, rule=rule)
+    return f"{np.nanmedian(x):.3g}" if np.isfinite(x).any() else "n/a"
+
+
+def _r3(d: _Data) -> Section:
+    v = []
+    if "rl" in d.spec.rules:
+        cells = d.cells("rl")
+        lo = np.array([_num(r, "dynamics.qp_fraction_reachable_low_coherence") for r in cells])
+        hi = np.array([_num(r, "dynamics.qp_fraction_reachable_high_coherence") for r in cells])
+        strata = [f"L{r['cell']['level']} d{r['cell']['delta']:g}" for r in cells]
+        v.append(stats.within_network("RL: quasi-periodicity concentrates at low |coherence| (within each network)",
+                                      lo, hi, strata=strata, larger="x"))
+    return ("Quasi-periodicity at ambiguous stimuli (R3)", v,
+            [("Quasi-periodic fraction by |coherence|", _fig_qp_by_coherence(d))],
+            "Low and high |coherence|: the lower and upper half of the grid's relevant-coherence values; the two "
+            "values of each network are compared with each other (paired).")
+
+
+def _r4(d: _Data) -> Section:
+    v = []
+    if len(d.spec.deltas) > 1 and "rl" in d.spec.rules:
+        cells = d.cells("rl")
+        v.append(stats.rank_association("RL: broader initialisation (larger delta) gives more quasi-periodicity",
+                                        [r["cell"]["delta"] for r in cells], [_num(r, QP_PATH) for r in cells],
+                                        strata=[r["cell"]["level"] for r in cells], positive=True))
+    return ("Initialisation width modulates the dynamics (R4)", v, [], "")
+
+
+def _r5(d: _Data) -> Section:
+    v = []
+    if "rl" in d.spec.rules:
+        for level in d.spec.levels:
+            cells = [r for r in d.cells("rl") if r["cell"]["level"] == level]
+            v.append(stats.rank_association(
+                f"Level {level}: RL networks with more quasi-periodicity perform better at the lowest coherence",
+                [_num(r, QP_PATH) for r in cells], [_num(r, "training.low_coherence_accuracy") for r in cells],
+                strata=[r["cell"]["delta"] for r in cells], positive=True))
+    return ("Quasi-periodicity and performance (R5)", v,
+            [("QP fraction against low-coherence accuracy", _fig_qp_vs_performance(d))],
+            "The paper reports the correlation grows with task complexity: compare the rho of each level (the "
+            "sensitivity study trains levels 1 and 3).")
+
+
+def _r7(d: _Data) -> Section:
+    v = []
+    if _both(d):
+        a, b, strata = d.paired("populations.balance_index")
+        v.append(stats.paired_difference("RL populations are more balanced than their SL twins (balance index)",
+                                         a, b, strata=strata, larger="a"))
     sources = Counter(str(_get(r, "populations.decision_source", None) or "unrecorded")
-                      for r in d.done if _get(r, "populations", None) is not None)
-    source_note = ", ".join(f"{n} from {s}" for s, n in sorted(sources.items()))
-    sections.append(("Balanced populations (R7)", v,
-                     [("Balance index", _fig_box(d, "populations.balance_index", "balance index", "Population balance"))],
-                     "Balance index 1 - ||G+| - |G-|| / (|G+| + |G-|): 1 is perfectly balanced. Decision states of "
-                     f"the population assignment: {source_note or 'none'} (attractors = bounded delay-map attractors "
-                     "of each choice; delay_end = the end-of-delay states of the trials, used where a choice has no "
-                     "bounded attractor; set the spec's analysis.decision_states to read every network one way)."))
+                      for r in d.included if _get(r, "populations", None) is not None)
+    undefined = Counter(r["cell"]["rule"] for r in d.included
+                        if _get(r, "populations", None) is not None and not np.isfinite(_num(r, "populations.balance_index")))
+    note = ("Balance index 1 - ||G+| - |G-|| / (|G+| + |G-|): 1 is perfectly balanced. Decision states: "
+            f"{', '.join(f'{n} from {s}' for s, n in sorted(sources.items())) or 'none'}. Networks with undefined "
+            f"balance (no G+ and no G- unit): {', '.join(f'{k.upper()} {n}' for k, n in sorted(undefined.items())) or 'none'}.")
+    return ("Balanced populations (R7)", v,
+            [("Balance index", _fig_box(d, "populations.balance_index", "balance index", "Population balance"))], note)
 
-    v = []
-    if both:
-        v.append(stats.compare_groups("RL is more robust to input noise (accuracy averaged over noise x0.5..x4)",
-                                      d.values("robustness.noise_mean_accuracy", rule=rl),
-                                      d.values("robustness.noise_mean_accuracy", rule=sl)))
-        v.append(stats.compare_groups("RL decisions survive hidden-state kicks more often (R9)",
-                                      d.values("robustness.kick_mean_survival", rule=rl),
-                                      d.values("robustness.kick_mean_survival", rule=sl)))
-        v.append(stats.compare_groups("RL degrades less when units are silenced (mean accuracy over k)",
-                                      d.values("robustness.ablation_mean_accuracy", rule=rl),
-                                      d.values("robustness.ablation_mean_accuracy", rule=sl)))
-    sections.append(("Robustness (R8, R9)", v,
-                     [("Accuracy against input noise", _fig_curves(d, "robustness.noise_curve", "noise x training amplitude",
-                                                                   "accuracy", "Input noise")),
-                      ("Decision survival against kicks", _fig_curves(d, "robustness.kick_curve", "kick size",
-                                                                      "P(decision kept)", "Delay-period kicks"))],
-                     ""))
 
+def _r8_r9(d: _Data) -> Section:
     v = []
-    if both:
-        v.append(stats.compare_groups("RL carries more stimulus information in the stimulus stage (R10)",
-                                      d.values("information.coherence_mi_stimulus", rule=rl),
-                                      d.values("information.coherence_mi_stimulus", rule=sl)))
-    sections.append(("Information (R10)", v, [], "Mean mutual information (nats) between unit activity and the relevant coherence."))
+    if _both(d):
+        for claim, path, larger in (
+            ("RL loses less accuracy to input noise than its SL twin (drop from x1 to x1.5-x4 noise)",
+             "robustness.noise_drop", "b"),
+            ("RL decisions survive hidden-state kicks more often (R9)", "robustness.kick_mean_survival", "a"),
+            ("RL loses less accuracy when units are silenced (drop from its clean accuracy)",
+             "robustness.ablation_drop", "b"),
+        ):
+            a, b, strata = d.paired(path)
+            v.append(stats.paired_difference(claim, a, b, strata=strata, larger=larger))
+    return ("Robustness (R8, R9)", v,
+            [("Accuracy against input noise", _fig_curves(d, "robustness.noise_curve", "noise x training amplitude",
+                                                          "accuracy", "Input noise")),
+             ("Decision survival against kicks", _fig_curves(d, "robustness.kick_curve", "kick size",
+                                                             "P(decision kept)", "Delay-period kicks"))],
+            "Drops are measured from each network's own accuracy, so a better network is not rewarded twice.")
 
-    v = []
-    for rule in d.spec.rules:
-        v.append(stats.bound(f"{rule.upper()}: end-of-stimulus states fall into the basin of the correct decision (> 0.9)",
-                             d.values("dynamics.decision_basin_match", rule=rule), 0.9, below=False, name=rule.upper()))
-    sections.append(("Decision fixed points and basins (R12)", v, [], ""))
 
+def _r10(d: _Data) -> Section:
     v = []
-    for rule in d.spec.rules:
-        v.append(stats.bound(f"{rule.upper()}: the landscape changes during training (QP-fraction range over checkpoints > 0)",
-                             d.values("sculpting_summary.qp_range", rule=rule), 0.0, below=False, name=rule.upper()))
-        v.append(stats.bound(f"{rule.upper()}: population membership crystallises before training ends (R13)",
-                             d.values("sculpting_summary.population_crystallized_progress", rule=rule), 1.0,
-                             below=True, name=rule.upper()))
-    sections.append(("Progressive sculpting (R11)", v, [("Accuracy and QP fraction over training", _fig_sculpting(d))], ""))
+    if _both(d):
+        a, b, strata = d.paired("information.coherence_mi_stimulus")
+        v.append(stats.paired_difference("RL carries more stimulus information in the stimulus stage (R10)", a, b,
+                                         strata=strata, larger="a"))
+    return ("Information (R10)", v, [], "Mean mutual information (nats) between unit activity and the relevant "
+                                        "coherence.")
 
-    v = []
-    if both:
-        v.append(stats.compare_groups("RL needs more environment steps than SL needs trials x steps (descriptive)",
-                                      d.values("training.steps_to_criterion", rule=rl),
-                                      d.values("training.steps_to_criterion", rule=sl)))
-    sections.append(("Cost of learning", v,
-                     [("Steps to criterion", _fig_box(d, "training.steps_to_criterion", "env steps", "Steps to criterion"))],
-                     "Env steps (RL) and supervised time steps (SL) until the stopping rule fired."))
-    return sections
+
+def _r12(d: _Data) -> Section:
+    v = [stats.one_sample(f"{rule.upper()}: end-of-stimulus states fall into the basin of the correct decision (> 0.9)",
+                          d.values("dynamics.decision_basin_match", rule=rule), 0.9, below=False)
+         for rule in d.spec.rules]
+    return ("Decision fixed points and basins (R12)", v, [], "")
+
+
+def _r11_r13(d: _Data) -> Section:
+    v = [stats.one_sample(f"{rule.upper()}: population membership crystallises before training ends (R13)",
+                          d.values("sculpting_summary.population_crystallized_progress", rule=rule), 1.0, below=True)
+         for rule in d.spec.rules]
+    change = {rule: d.values("sculpting_summary.qp_range", rule=rule) for rule in d.spec.rules}
+    note = ("Progressive sculpting (R11) is described, not tested: the range of the QP fraction over each run's "
+            "checkpoints, median " + ", ".join(
+                f"{k.upper()} {np.nanmedian(x):.3g}" for k, x in change.items() if np.isfinite(x).any()) + ".")
+    return ("Progressive sculpting (R11, R13)", v,
+            [("Accuracy and QP fraction over training", _fig_sculpting(d))], note)
+
+
+def _equivalence_verdicts(findings: list[stats.Finding], alpha: float = stats.ALPHA) -> list[stats.Finding]:
+    """Claims of "no difference" (:data:`EQUIVALENCE`): reproduced if equivalent within the margin, not reproduced
+    if different."""
+    import dataclasses
+
+    out = []
+    for f in findings:
+        if f.claim.startswith(EQUIVALENCE):
+            if f.p_equivalence_adjusted < alpha:
+                verdict = stats.REPRODUCED
+            elif f.p_adjusted < alpha:
+                verdict = stats.NOT_REPRODUCED
+            else:
+                verdict = stats.INCONCLUSIVE
+            f = dataclasses.replace(f, claim=f.claim[len(EQUIVALENCE):], verdict=verdict)
+        out.append(f)
+    return out
+
+
+def decide_sections(sections: list[Section], alpha: float = stats.ALPHA) -> list[Section]:
+    """Adjust the p-values of every finding of the report together (Holm) and attach the verdicts."""
+    flat = [f for _, fs, _, _ in sections for f in fs]
+    decided = iter(_equivalence_verdicts(stats.decide(flat, alpha=alpha, method="holm"), alpha))
+    return [(t, [next(decided) for _ in fs], figs, note) for t, fs, figs, note in sections]
 
 
 # ---------------------------------------------------------------------- writers
+def _finding_cells(f: stats.Finding) -> list[str]:
+    """Estimate with CI, test, raw p, Holm p and n of a finding, as table cells."""
+    ci = f" [{f.ci[0]:.3g}, {f.ci[1]:.3g}]" if np.all(np.isfinite(f.ci)) else ""
+    est = (f"{f.estimate:.3g}" if np.isfinite(f.estimate) else "n/a") + ci
+    test = f.test + (f"; TOST +-{f.margin:g}: p = {_p(f.p_equivalence)} (Holm {_p(f.p_equivalence_adjusted)})"
+                     if f.margin is not None else "") + (f"; {f.note}" if f.note else "")
+    return [est, test, _p(f.p_value), _p(f.p_adjusted), str(f.n)]
+
+
+def _p(p: float) -> str:
+    return f"{p:.2g}" if np.isfinite(p) else "n/a"
+
+
+TABLE_COLUMNS = (
+    ("accuracy", "training.accuracy"),
+    ("steps to criterion", "training.steps_to_criterion"),
+    ("QP (reachable)", "dynamics.qp_fraction_reachable"),
+    ("divergent", "dynamics.divergent_fraction_reachable"),
+    ("unresolved", "dynamics.unresolved_fraction_reachable"),
+    ("QP (attractors)", "dynamics.qp_fraction"),
+    ("balance", "populations.balance_index"),
+    ("noise drop", "robustness.noise_drop"),
+    ("ablation drop", "robustness.ablation_drop"),
+    ("QP at step 0", "initial.dynamics.qp_fraction_reachable"),
+    ("balance at step 0", "initial.populations.balance_index"),
+)
+"""The per-network table of the report (and of ``networks.csv``)."""
+
+
 def _table(d: _Data) -> list[list[str]]:
-    rows = [["network", "status", "accuracy", "steps to criterion", "QP fraction", "balance"]]
+    rows = [["network", "status", "criterion"] + [name for name, _ in TABLE_COLUMNS]]
     for r in d.records:
         c = Cell(**r["cell"])
         fmt = lambda p: ("" if not np.isfinite(_num(r, p)) else f"{_num(r, p):.3g}")  # noqa: E731
-        rows.append([c.cell_id, r["status"], fmt("training.final_accuracy"), fmt("training.steps_to_criterion"),
-                     fmt("dynamics.qp_fraction"), fmt("populations.balance_index")])
+        crit = "" if r["status"] != "done" else "reached" if _reached(r) else "missed (excluded)"
+        rows.append([c.cell_id, r["status"], crit] + [fmt(path) for _, path in TABLE_COLUMNS])
     return rows
 
 
@@ -402,7 +532,7 @@ def write_report(out_dir: str | Path) -> dict[str, Path]:
         raise FileNotFoundError(f"{out} is not an experiment folder (no spec.json)")
     spec = ExperimentSpec.from_dict(json.loads(spec_path.read_text()))
     d = _Data(spec, out)
-    sections = _claims(d)
+    sections = decide_sections(_claims(d))
     fig_dir = out / "report_figures"
     fig_dir.mkdir(exist_ok=True)
 
@@ -410,17 +540,22 @@ def write_report(out_dir: str | Path) -> dict[str, Path]:
     for r in d.records:
         counts[r["status"]] += 1
     status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    missed = ", ".join(f"{k.upper()} {n}" for k, n in sorted(d.missed.items())) or "none"
     header = (f"Experiment **{spec.name}**: rules {', '.join(spec.rules)}; delta {', '.join(f'{x:g}' for x in spec.deltas)}; "
               f"{len(spec.seeds)} seeds; levels {', '.join(map(str, spec.levels))}; {spec.hidden_size} units; "
-              f"criterion {spec.target_accuracy:.0%}. Networks: {status}.")
+              f"criterion {spec.target_accuracy:.0%}. Networks: {status}. Finished without reaching the criterion "
+              f"(left out of every comparison, listed below): {missed}.")
 
-    md = ["# RL vs SL: how the learning rule shapes the dynamics", "", header, "",
-          "Verdicts: *reproduced* (effect in the paper's direction, p < 0.05 and the 95% CI excludes 0), "
-          "*not reproduced* (CI on the other side, or a negligible effect), *inconclusive* otherwise "
-          "(see `analysis/experiments/stats.py`).", ""]
+    rule_text = ("Verdicts: RL and SL networks of one seed and delta start from the same weights, so they are compared "
+                 "pair by pair (sign-flip permutation test of the mean paired difference, exact up to 16 pairs, "
+                 "stratified by delta and level; two values of one network likewise); associations by Spearman's "
+                 "rho. Every p-value of the report is Holm-adjusted as one family. *Reproduced*: adjusted p < 0.05, "
+                 "effect in the paper's direction, 95% CI excluding 0. *Not reproduced*: adjusted p < 0.05 the "
+                 "other way, or equivalence shown (TOST within the stated margin). *Inconclusive* otherwise. "
+                 "Claims of no difference are reproduced by the equivalence test. See `analysis/experiments/stats.py`.")
+    md = ["# RL vs SL: how the learning rule shapes the dynamics", "", header, "", rule_text, ""]
     parts = [f"<h1>RL vs SL: how the learning rule shapes the dynamics</h1><p>{_md_inline(header)}</p>",
-             "<p>Verdicts: <i>reproduced</i> (effect in the paper's direction, p &lt; 0.05 and the 95% CI excludes 0), "
-             "<i>not reproduced</i> (CI on the other side, or a negligible effect), <i>inconclusive</i> otherwise.</p>"]
+             f"<p>{html.escape(rule_text)}</p>"]
     all_verdicts = []
     for i, (title, verdicts, figures, note) in enumerate(sections):
         md += [f"## {title}", ""]
@@ -429,17 +564,16 @@ def write_report(out_dir: str | Path) -> dict[str, Path]:
             md += [note, ""]
             parts.append(f"<p>{html.escape(note)}</p>")
         if verdicts:
-            md += ["| claim | verdict | effect (95% CI) | test | n |", "|---|---|---|---|---|"]
-            parts.append("<table><tr><th>claim</th><th>verdict</th><th>effect (95% CI)</th><th>test</th><th>n</th></tr>")
+            head = ["claim", "verdict", "estimate (95% CI)", "test", "p", "p (Holm)", "n"]
+            md += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+            parts.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>")
             for v in verdicts:
-                all_verdicts.append(v.to_dict())
-                eff = f"{v.effect_name} = {v.effect:.3g}" + (f" [{v.ci[0]:.3g}, {v.ci[1]:.3g}]" if np.all(np.isfinite(v.ci)) else "")
-                test = v.test + (f", p = {v.p_value:.3g}" if np.isfinite(v.p_value) else "") + (f"; {v.note}" if v.note else "")
-                ns = ", ".join(f"{k}: {n}" for k, n in v.n.items())
-                md.append(f"| {v.claim} | **{v.verdict}** | {eff} | {test} | {ns} |")
+                all_verdicts.append({"section": title, **v.to_dict()})
+                cells = _finding_cells(v)
+                md.append("| " + " | ".join([v.claim, f"**{v.verdict}**"] + cells) + " |")
                 cls = v.verdict.replace(" ", "-")
                 parts.append(f"<tr><td>{html.escape(v.claim)}</td><td class='{cls}'>{v.verdict}</td>"
-                             f"<td>{html.escape(eff)}</td><td>{html.escape(test)}</td><td>{html.escape(ns)}</td></tr>")
+                             + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
             md.append("")
             parts.append("</table>")
         else:

@@ -9,9 +9,15 @@ follows ``shared/reference/paper.md`` section 5.2):
 ``G+``   active on a choice-1 decision attractor (``FP+``) and on no choice-2 one
 ``G-``   active on a choice-2 decision attractor (``FP-``) and on no choice-1 one
 ``Ga``   active on both decision attractors
-``Gs``   ``gs="silent"``: active on no attractor at all; ``gs="stimulus"``: active only on stimulus-stage attractors
-``none`` everything else (``gs="silent"``: stimulus-only units; ``gs="stimulus"``: silent units)
+``Gs``   the stimulus population (paper): active on stimulus-stage attractors and on no decision attractor
+         (``gs="stimulus"``, the default; ``gs="silent"``, the reading before issue 10, makes ``Gs`` the silent units)
+silent   active on no attractor at all (with ``gs="silent"``: labelled ``Gs``)
+``none`` everything else (active only on attractors outside the three roles; with ``gs="silent"``: stimulus-only)
 =======  ==========================================================================================================
+
+Activity on a set of states (e.g. every trial state that holds choice 1) is read **state by state**: a unit is
+active when it is above the threshold in more than half of those states (:func:`state_signature`), never from an
+average over states, which is positive for almost every unit.
 
 The **balance index** is ``B = 1 - ||G+| - |G-|| / (|G+| + |G-|)`` (1: balanced; 0: one side empty). Readout symmetry
 compares the units whose readout favours choice 1 (``W_out[1] - W_out[2] > 0``) with those favouring choice 2.
@@ -37,8 +43,9 @@ import numpy as np
 from scipy import stats
 
 GROUPS: tuple[str, ...] = ("G+", "G-", "Ga", "Gs")
-"""The named groups, in reporting order (units in none of them are labelled ``"none"``)."""
+"""The named groups, in reporting order (silent units are labelled ``"silent"``, the rest ``"none"``)."""
 NONE = "none"
+SILENT = "silent"
 GS_READINGS = ("silent", "stimulus")
 
 Labels = Union[str, Sequence[str]]
@@ -58,6 +65,7 @@ __all__ = [
     "network_signatures",
     "end_of_stimulus_states",
     "signature_groups",
+    "state_signature",
 ]
 
 
@@ -131,7 +139,7 @@ class Populations:
     plus: tuple[str, ...]
     minus: tuple[str, ...]
     stimulus: tuple[str, ...]
-    gs: str = "silent"
+    gs: str = "stimulus"
     threshold: float = 1e-6
     settings: dict[str, Any] = field(default_factory=dict)
 
@@ -150,8 +158,8 @@ class Populations:
 
     @property
     def sizes(self) -> dict[str, int]:
-        """Number of units per group (``"none"`` included)."""
-        return {g: int(np.sum(self.labels == g)) for g in GROUPS + (NONE,)}
+        """Number of units per group (``"silent"`` and ``"none"`` included)."""
+        return {g: int(np.sum(self.labels == g)) for g in GROUPS + (SILENT, NONE)}
 
     @property
     def fractions(self) -> dict[str, float]:
@@ -192,7 +200,7 @@ def assign_populations(
     plus: Labels = "FP+",
     minus: Labels = "FP-",
     stimulus: Optional[Labels] = None,
-    gs: str = "silent",
+    gs: str = "stimulus",
     threshold: float = 1e-6,
     relative: bool = False,
     reduce: str = "mean",
@@ -260,6 +268,7 @@ def assign_populations(
         labels[~decision & ~a_stim & ~a_other] = "Gs"
     else:
         labels[~decision & a_stim & ~a_other] = "Gs"
+        labels[~active.any(axis=1)] = SILENT
     return Populations(
         labels=labels.astype(str),
         active=active,
@@ -536,6 +545,33 @@ def population_metrics(pops: Populations, W_out: Optional[np.ndarray] = None) ->
 
 
 # ---------------------------------------------------------------------------------------------------- rollouts
+def state_signature(states: np.ndarray, threshold: float = 1e-6, majority: float = 0.5) -> np.ndarray:
+    """Which units are active on a set of states, read state by state: ``(H,)`` 1.0 where a unit is above
+    ``threshold`` in more than ``majority`` of the ``(M, H)`` states, else 0.0 (all zeros for no states).
+
+    Example:
+        >>> state_signature(np.array([[1.0, 0.0, 0.2], [1.0, 0.0, 0.0], [0.5, 3.0, 0.0]])).tolist()
+        [1.0, 0.0, 0.0]
+    """
+    states = np.atleast_2d(np.asarray(states, dtype=np.float64))
+    if not len(states):
+        return np.zeros(states.shape[1])
+    return ((states > threshold).mean(axis=0) > majority).astype(float)
+
+
+def _settle(W: np.ndarray, drive: np.ndarray, h0: np.ndarray, n_transient: int, n_average: int) -> np.ndarray:
+    """Iterate ``h -> relu(W h + drive)`` from each row of ``h0``; the time average of ``n_average`` steps after
+    ``n_transient``, ``(M, H)``."""
+    h = h0.copy()
+    for _ in range(n_transient):
+        h = np.maximum(h @ W.T + drive, 0.0)
+    acc = np.zeros_like(h)
+    for _ in range(n_average):
+        h = np.maximum(h @ W.T + drive, 0.0)
+        acc += h
+    return acc / max(n_average, 1)
+
+
 def rollout_signatures(
     W_rec: np.ndarray,
     W_in: np.ndarray,
@@ -543,39 +579,44 @@ def rollout_signatures(
     config: Any,
     start_states: np.ndarray,
     *,
+    start_contexts: Optional[np.ndarray] = None,
     b_rec: Optional[np.ndarray] = None,
     b_out: Optional[np.ndarray] = None,
     decision_stage: str = "delay",
     stimulus_coherence: float = 0.0,
     n_transient: int = 500,
     n_average: int = 50,
-) -> dict[str, np.ndarray]:
+    threshold: float = 1e-6,
+    majority: float = 0.5,
+    return_states: bool = False,
+) -> Any:
     """Activity on the decision and stimulus-stage attractors, by iterating each stage's autonomous map.
 
     A self-contained stand-in for the attractor analysis: from each start state (e.g. the end-of-stimulus states of
     real trials) the map ``h -> relu(W_rec h + W_in x + b_rec)`` with the noise-free input ``x`` of a stage is
-    iterated ``n_transient`` steps, then its state averaged over ``n_average`` more steps.
+    iterated ``n_transient`` steps, then its state averaged over ``n_average`` more steps (the settled state). Each
+    context's map starts from the states of that context's trials (``start_contexts``; all starts without it).
 
     * ``"FP+"`` / ``"FP-"`` (two choices) or ``"FP1".."FPK"``: under the ``decision_stage`` input (the delay, where
-      decisions are held; per context), the mean end activity of the starts whose readout argmax over choices is
-      that choice. A choice no start reaches is absent.
+      decisions are held), the settled states whose readout argmax over choices is that choice, read state by state
+      (:func:`state_signature`). A choice no start reaches is absent.
     * ``"stim_ctx<c>"`` (``"stim"`` without context): under the stimulus input at ``stimulus_coherence`` on every
-      stream, the mean over starts of the time-averaged activity.
-
-    Averaging over starts that reach different attractors with the same label blurs them; the attractor module
-    gives the exact objects.
+      stream, the settled states of that context's starts, read state by state.
 
     Args:
         W_rec, W_in, W_out: Network weights ``(H, H)``, ``(H, D)``, ``(A, H)``.
         config: The :class:`dm_envs.TaskConfig`.
         start_states: ``(M, H)`` initial states.
+        start_contexts: ``(M,)`` context of each start (0-based), or None.
         b_rec, b_out: Optional biases.
         decision_stage: Stage whose input holds the decision (``"delay"`` or ``"decision"``).
         stimulus_coherence: Signed coherence of every stream for the stimulus-stage attractors.
         n_transient, n_average: Iterations discarded, then averaged.
+        threshold, majority: The per-state activity test (:func:`state_signature`).
+        return_states: Also return ``{label: (m, H) settled states}``.
 
     Returns:
-        ``{label: (H,) activity}`` for :func:`assign_populations`.
+        ``{label: (H,) activity}`` for :func:`assign_populations` (and the settled states with ``return_states``).
 
     Example:
         >>> from dm_envs import make_config
@@ -594,39 +635,30 @@ def rollout_signatures(
     bo = np.zeros(Wo.shape[0]) if b_out is None else np.asarray(b_out, np.float64)
     h0 = np.atleast_2d(np.asarray(start_states, np.float64))
     contexts = list(range(config.n_streams)) if config.n_streams > 1 else [0]
+    ctx_of = None if start_contexts is None else np.asarray(start_contexts)
 
-    def settle(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        drive = Win @ x + b
-        h = h0.copy()
-        for _ in range(n_transient):
-            h = np.maximum(h @ W.T + drive, 0.0)
-        acc = np.zeros_like(h)
-        for _ in range(n_average):
-            h = np.maximum(h @ W.T + drive, 0.0)
-            acc += h
-        return acc / max(n_average, 1), h
+    def starts(c: int) -> np.ndarray:
+        return h0 if ctx_of is None or not np.any(ctx_of == c) else h0[ctx_of == c]
 
-    out: dict[str, np.ndarray] = {}
     k = config.n_choices
     names = ["FP+", "FP-"] if k == 2 else [f"FP{j + 1}" for j in range(k)]
-    ends, choices = [], []
-    for c in contexts:
-        mean_h, _ = settle(stage_input(config, decision_stage, context=c))
-        ends.append(mean_h)
-        choices.append(np.argmax(mean_h @ Wo[1:].T + bo[1:], axis=1))
-    ends_a, choices_a = np.concatenate(ends), np.concatenate(choices)
-    for j, name in enumerate(names):
-        if np.any(choices_a == j):
-            out[name] = ends_a[choices_a == j].mean(axis=0)
+    settled = [_settle(W, Win @ stage_input(config, decision_stage, context=c) + b, starts(c), n_transient, n_average)
+               for c in contexts]
+    ends = np.concatenate(settled)
+    with np.errstate(over="ignore", invalid="ignore"):
+        choice = np.argmax(ends @ Wo[1:].T + bo[1:], axis=1)
+    states: dict[str, np.ndarray] = {name: ends[choice == j] for j, name in enumerate(names) if np.any(choice == j)}
     sc = np.full(config.n_streams, float(stimulus_coherence))
     for c in contexts:
         if k == 2:
             x = stage_input(config, "stimulus", signed_coherence=sc, context=c)
         else:
             x = stage_input(config, "stimulus", coherence=np.abs(sc), context=c)
-        mean_h, _ = settle(x)
-        out["stim" if config.n_streams == 1 else f"stim_ctx{c + 1}"] = mean_h.mean(axis=0)
-    return out
+        label = "stim" if config.n_streams == 1 else f"stim_ctx{c + 1}"
+        states[label] = _settle(W, Win @ x + b, starts(c), n_transient, n_average)
+    with np.errstate(invalid="ignore"):
+        out = {label: state_signature(v, threshold, majority) for label, v in states.items()}
+    return (out, states) if return_states else out
 
 
 def delay_end_signatures(
@@ -703,6 +735,7 @@ def network_signatures(
     decision: str = "auto",
     n_starts: int = 200,
     max_norm: float = 1e4,
+    threshold: float = 1e-6,
 ) -> tuple[dict[str, np.ndarray], str]:
     """Activity signatures of a network's decision and stimulus-stage states, for :func:`assign_populations`.
 
@@ -725,6 +758,7 @@ def network_signatures(
         decision: ``"auto"``, ``"attractors"`` or ``"delay_end"``.
         n_starts: End-of-stimulus states used as starts of the attractor search.
         max_norm: A settled decision state with a larger norm counts as unbounded.
+        threshold: Activity above which a unit is on in a state.
 
     Returns:
         ``(signatures, source)`` with ``source`` ``"attractors"`` or ``"delay_end"``.
@@ -735,14 +769,17 @@ def network_signatures(
         raise ValueError(f"decision must be one of {DECISION_SOURCES}, got {decision!r}")
     w = Network.load(weights)
     starts = end_of_stimulus_states(hidden, trials, n_starts)
+    ctx = np.asarray(trials.context)[: len(starts)]
     with np.errstate(over="ignore", invalid="ignore"):
-        sig = rollout_signatures(w.W_rec, w.W_in, w.W_out, config, starts, b_rec=w.b_rec, b_out=w.b_out)
+        sig, settled = rollout_signatures(w.W_rec, w.W_in, w.W_out, config, starts, start_contexts=ctx, b_rec=w.b_rec,
+                                          b_out=w.b_out, threshold=threshold, return_states=True)
     names = ["FP+", "FP-"] if config.n_choices == 2 else [f"FP{j + 1}" for j in range(config.n_choices)]
-    with np.errstate(over="ignore"):
-        bounded = all(n in sig and np.all(np.isfinite(sig[n])) and np.linalg.norm(sig[n]) < max_norm for n in names)
+    with np.errstate(over="ignore", invalid="ignore"):
+        bounded = all(n in settled and np.all(np.isfinite(settled[n]))
+                      and np.linalg.norm(settled[n], axis=1).max() < max_norm for n in names)
     if decision == "attractors" or (decision == "auto" and bounded):
         return sig, "attractors"
     out = {k: v for k, v in sig.items() if k not in names}
-    out.update(delay_end_signatures(hidden, trials, choice, W_out=w.W_out, b_out=w.b_out))
+    out.update(delay_end_signatures(hidden, trials, choice, W_out=w.W_out, b_out=w.b_out, threshold=threshold))
     return out, "delay_end"
 

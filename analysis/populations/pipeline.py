@@ -124,7 +124,7 @@ def run_population_analysis(
     attractor_source: str = "rollout",
     decision_states: str = "auto",
     skip: Sequence[str] = (),
-    gs: str = "silent",
+    gs: str = "stimulus",
     threshold: float = 1e-6,
     n_shuffles: int = 10000,
     n_shuffles_connectivity: int = 100,
@@ -187,6 +187,8 @@ def run_population_analysis(
     from analysis.network import Network
     from analysis.populations.robustness import DEFAULT_KS, ablation_curve, kick_robustness, noise_robustness
 
+    if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold >= 0):
+        raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
     unknown = sorted(set(skip) - set(STEPS))
     if unknown:
         raise ValueError(f"unknown steps {unknown}; steps: {STEPS}")
@@ -209,7 +211,7 @@ def run_population_analysis(
             if attractors is None:
                 if attractor_source == "rollout":
                     attractors, rep.decision_source = network_signatures(w, config, trials, hidden, scores.choice,
-                                                                         decision=decision_states)
+                                                                         decision=decision_states, threshold=threshold)
                 elif attractor_source == "analysis":
                     attractors, plus, minus = _attractor_analysis(w, config, end_of_stimulus_states(hidden, trials),
                                                                   seed)
@@ -241,7 +243,7 @@ def run_population_analysis(
                     "all": community_alignment(rep.graph["communities"], labels),
                     "G+/G-": community_alignment(rep.graph["communities"], labels, include=["G+", "G-"]),
                 }
-                rep.blocks = structural_blocks(w.W_rec, labels, groups=["G+", "G-", "Ga", "Gs", "none"])
+                rep.blocks = structural_blocks(w.W_rec, labels, groups=["G+", "G-", "Ga", "Gs", "silent", "none"])
     if "crystallization" not in skip:
         with _timed(t, "crystallization"):
             rep.crystallization = decision_crystallization(
@@ -354,7 +356,7 @@ def _write_units_csv(rep: PopulationReport, path: Path) -> Path:
 
 
 def _write_figures(rep: PopulationReport, out: Path) -> list[Path]:
-    from analysis.populations.groups import figures as figs
+    from analysis.populations import figures as figs
     from analysis.populations.dimensionality import condition_average
 
     paths = []

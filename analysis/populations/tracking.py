@@ -63,7 +63,7 @@ def track_populations(
     *,
     n_trials: int = 200,
     seed: int = 0,
-    gs: str = "silent",
+    gs: str = "stimulus",
     threshold: float = 1e-6,
     jaccard_threshold: float = 0.9,
     attractor_kinds: Optional[Sequence[Any]] = None,
