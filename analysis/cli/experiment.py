@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
+
+from agents.cli import COUNT, POSITIVE, POSITIVE_INT, TARGET, existing_folder, output_folder
 
 
 def add_commands(sub: Any) -> None:
@@ -17,54 +20,65 @@ def add_commands(sub: Any) -> None:
                           "omit to build one from flags")
     run.add_argument("--preset", choices=["quick", "paper", "full", "sensitivity"], default=None,
                      help="a built-in experiment, or the built-in factor study 'sensitivity'")
-    run.add_argument("--out", required=True, help="the experiment folder (reuse it to resume)")
+    run.add_argument("--out", required=True, type=output_folder, help="the experiment folder (reuse it to resume)")
     run.add_argument("--rules", nargs="+", choices=["rl", "sl"], default=None)
-    run.add_argument("--deltas", nargs="+", type=float, default=None)
-    run.add_argument("--seeds", nargs="+", type=int, default=None)
-    run.add_argument("--levels", nargs="+", type=int, default=None)
-    run.add_argument("--hidden-size", type=int, default=None)
-    run.add_argument("--target", type=float, default=None, help="accuracy criterion (default 0.95)")
+    run.add_argument("--deltas", nargs="+", type=POSITIVE, default=None)
+    run.add_argument("--seeds", nargs="+", type=COUNT, default=None)
+    run.add_argument("--levels", nargs="+", type=int, choices=(1, 2, 3, 4), default=None)
+    run.add_argument("--hidden-size", type=POSITIVE_INT, default=None)
+    run.add_argument("--target", type=TARGET, default=None, help="accuracy criterion (default 0.95)")
     run.add_argument("--backend", choices=["local", "serial", "ray"], default="local")
-    run.add_argument("--workers", type=int, default=None, help="local pool size (default: one per core)")
+    run.add_argument("--workers", type=POSITIVE_INT, default=None, help="local pool size (default: one per core)")
     run.add_argument("--address", default=None, help="Ray cluster address ('auto' for a running cluster)")
     run.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     run.add_argument("--yes", action="store_true", help="do not ask before a long (full-scale) run")
     run.set_defaults(func=_run)
 
     rep = esub.add_parser("report", help="write the HTML/markdown comparison report of an experiment folder")
-    rep.add_argument("out", help="the experiment folder")
+    rep.add_argument("out", type=existing_folder, help="the experiment folder")
     rep.set_defaults(func=_report)
 
     st = esub.add_parser("status", help="which cells of an experiment are done, failed or pending")
-    st.add_argument("out", help="the experiment folder")
+    st.add_argument("out", type=existing_folder, help="the experiment folder")
     st.set_defaults(func=_status)
 
 
-def _spec_from_args(args: argparse.Namespace):
-    from analysis.experiments.spec import resolve_spec
+def _experiments(args: argparse.Namespace) -> tuple[Any, dict[Optional[str], Any]]:
+    """The study named or given by file (None for a single experiment) and its experiments by factor."""
+    from analysis.experiments.spec import PRESETS, SpecError, read_spec_file, resolve_spec
+    from analysis.experiments.study import STUDIES, Study, study
 
     source = args.preset or args.spec
-    return resolve_spec(
-        source,
-        rules=args.rules,
-        deltas=args.deltas,
-        seeds=args.seeds,
-        levels=args.levels,
-        hidden_size=args.hidden_size,
-        target_accuracy=args.target,
-    )
-
-
-def _study_from_args(args: argparse.Namespace):
-    """The study named or given by file, or None when the source is a single experiment."""
-    from analysis.experiments.study import STUDIES, Study, is_study_file, study
-
-    source = args.preset or args.spec
-    if source is None:
-        return None
     if source in STUDIES:
-        return study(source)
-    return Study.load(source) if is_study_file(source) else None
+        st = study(source)
+        return st, st.specs()
+    if source is not None and source not in PRESETS:
+        try:
+            data = read_spec_file(source)
+        except FileNotFoundError as err:
+            names = ", ".join([*PRESETS, *STUDIES])
+            raise FileNotFoundError(f"{err}, and {source!r} is not a preset ({names})") from None
+        if "factors" in data:
+            _check_study(data, source)
+            try:
+                st = Study.from_dict(data)
+            except SpecError as err:
+                raise SpecError(f"{source}: {err}") from None
+            return st, st.specs()
+    spec = resolve_spec(source, rules=args.rules, deltas=args.deltas, seeds=args.seeds, levels=args.levels,
+                        hidden_size=args.hidden_size, target_accuracy=args.target)
+    return None, {None: spec}
+
+
+def _check_study(data: dict, source: str) -> None:
+    """The tables of a study file have the right shape (their contents are checked when the study is built)."""
+    from analysis.experiments.spec import SpecError
+
+    factors, base = data.get("factors"), data.get("base", {})
+    if not isinstance(base, dict):
+        raise SpecError(f"{source}: base must be a table of experiment settings, got {base!r}")
+    if not (isinstance(factors, dict) and all(isinstance(v, dict) for v in factors.values())):
+        raise SpecError(f"{source}: factors must be a table of tables ([factors.<name>]), got {factors!r}")
 
 
 def _confirm(estimate: dict, yes: bool) -> bool:
@@ -74,13 +88,15 @@ def _confirm(estimate: dict, yes: bool) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from analysis.experiments.cost import estimate_cost, format_cost
     from analysis.experiments.runner import run_experiment
 
-    st = _study_from_args(args)
-    specs = st.specs() if st is not None else {None: _spec_from_args(args)}
+    st, specs = _experiments(args)
+    if args.backend == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ValueError("--backend ray needs ray: pip install 'decision-dynamics[ray]'")
     total = {"cells": 0, "cpu_hours": 0.0, "hours": 0.0}
     for spec in specs.values():
         estimate = estimate_cost(spec, workers=args.workers)
@@ -112,26 +128,34 @@ def _run(args: argparse.Namespace) -> int:
         for folder in folders:
             paths = write_report(folder)
             print(f"report: {paths['html']}")
-    return 0 if counts.get("failed", 0) == 0 else 2
+    return 0 if counts.get("failed", 0) == 0 else 1
 
 
 def _report(args: argparse.Namespace) -> int:
     from analysis.experiments.report import write_report
 
+    _folder_spec(args.out)
     paths = write_report(args.out)
     print(f"report: {paths['html']} (markdown: {paths['markdown']})")
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
     from analysis.experiments.runner import load_records
-    from analysis.experiments.spec import Cell, ExperimentSpec
+    from analysis.experiments.spec import Cell
 
-    spec = ExperimentSpec.from_dict(json.loads((Path(args.out) / "spec.json").read_text()))
+    spec = _folder_spec(args.out)
     for r in load_records(spec, args.out):
         extra = r.get("error", "") if r["status"] == "failed" else ""
         print(f"{Cell(**r['cell']).cell_id:28s} {r['status']:12s} {extra}")
     return 0
+
+
+def _folder_spec(out: str):
+    """The experiment of a folder, from its ``spec.json``."""
+    from analysis.experiments.spec import ExperimentSpec
+
+    path = Path(out) / "spec.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{out} is not an experiment folder (no spec.json)")
+    return ExperimentSpec.load(path)
