@@ -97,7 +97,8 @@ def _add_common(p: argparse.ArgumentParser, schedule: dict[str, int]) -> None:
     n.add_argument("--max-time", type=POSITIVE, help="wall-time budget in seconds (none)")
     n.add_argument("--max-rollbacks", type=COUNT,
                    help="rollbacks to the last healthy evaluation when the policy collapses (3)")
-    n.add_argument("--eval-every", type=POSITIVE_INT, help=f"env steps between evaluations ({schedule['eval_every']:.3g})")
+    n.add_argument("--eval-every", type=POSITIVE_INT,
+                   help=f"env steps between evaluations ({schedule['eval_every']:.3g})")
     n.add_argument("--eval-trials", type=POSITIVE_INT, help=f"fresh trials per evaluation ({r['eval_trials']})")
     n.add_argument("--checkpoint-every", type=POSITIVE_INT,
                    help=f"env steps between checkpoints ({schedule['checkpoint_every']:.3g})")
@@ -279,6 +280,6 @@ TRAIN_EXIT_CODES = {"reached_target": 0, "budget_exhausted": 3, "collapsed": 4, 
 collapsed past its rollbacks, 130 interrupted; anything else 1."""
 
 
-__all__ = ["COUNT", "FRACTION", "NON_NEGATIVE", "POSITIVE", "POSITIVE_INT", "TARGET", "TRAIN_EXIT_CODES", "add_commands",
-           "existing_folder", "number", "output_folder", "parse_overrides", "run_train", "task_override",
-           "trainer_kwargs"]
+__all__ = ["COUNT", "FRACTION", "NON_NEGATIVE", "POSITIVE", "POSITIVE_INT", "TARGET", "TRAIN_EXIT_CODES",
+           "add_commands", "existing_folder", "number", "output_folder", "parse_overrides", "run_train",
+           "task_override", "trainer_kwargs"]

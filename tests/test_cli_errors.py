@@ -69,6 +69,13 @@ def run_main(argv: list[str], capsys) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
+def stub_command(monkeypatch, handler) -> None:
+    """Make ``dmd experiment status`` run ``handler`` (a stand-in for any library call)."""
+    import analysis.cli.experiment
+
+    monkeypatch.setattr(analysis.cli.experiment, "_status", handler)
+
+
 def assert_one_line_error(err: str, fragment: str) -> None:
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -170,7 +177,8 @@ SPECS = [
     ("sl2.toml", "[sl]\nn_envs = 8\n", "unknown setting(s) in [sl] ['n_envs']", 2),
     ("task.toml", "[task]\nnoise_amp = 0.2\n", "unknown setting(s) in [task] ['noise_amp']", 2),
     ("task2.toml", '[task]\nnoise = "gausian"\n', "[task] at level 3: noise must be one of", 2),
-    ("analysis.toml", "[analysis]\ngridd = 3\n", "unknown setting(s) in [analysis] ['gridd'] (did you mean 'grid'?)", 2),
+    ("analysis.toml", "[analysis]\ngridd = 3\n", "unknown setting(s) in [analysis] ['gridd'] (did you mean 'grid'?)",
+     2),
     ("analysis2.toml", "[analysis]\ngrid = 0\n", "[analysis] grid must be a positive integer, got 0", 2),
     ("table.toml", 'rl = "fast"\n', "[rl] must be a table of settings, got 'fast'", 2),
     ("study.toml", "[base]\nseeds = [0]\n[factors.a]\nseeds = [0.5]\n", "got 0.5 in [0.5]", 2),
@@ -254,43 +262,38 @@ def test_a_corrupt_cell_result_is_moved_aside_reported_and_redone(tmp_path, caps
     (OSError(28, "No space left on device", "out"), 1), (UnicodeDecodeError("utf-8", b"\xff", 0, 1, "bad"), 2),
 ])
 def test_library_errors_map_to_one_line_and_exit_status(error, code, monkeypatch, capsys):
-    import analysis.cli.experiment
-
     def fail(args):
         raise error
 
-    monkeypatch.setattr(analysis.cli.experiment, "_status", fail)
+    stub_command(monkeypatch, fail)
     status, err = run_main(["experiment", "status", "."], capsys)
     assert status == code
     assert_one_line_error(err, "")
 
 
 def test_training_divergence_is_a_failure(monkeypatch, capsys):
-    import analysis.cli.experiment
     from agents.runs import TrainingDiverged
 
     def fail(args):
         raise TrainingDiverged("loss became NaN at step 7")
 
-    monkeypatch.setattr(analysis.cli.experiment, "_status", fail)
+    stub_command(monkeypatch, fail)
     status, err = run_main(["experiment", "status", "."], capsys)
     assert status == 1
     assert_one_line_error(err, "loss became NaN at step 7")
 
 
 def test_bugs_keep_their_traceback_and_debug_shows_every_traceback(monkeypatch, capsys, inputs):
-    import analysis.cli.experiment
-
     def bug(args):
         return {}["missing"]
 
     def type_bug(args):
         return len(3)
 
-    monkeypatch.setattr(analysis.cli.experiment, "_status", bug)
+    stub_command(monkeypatch, bug)
     with pytest.raises(KeyError):
         main(["experiment", "status", "."])
-    monkeypatch.setattr(analysis.cli.experiment, "_status", type_bug)
+    stub_command(monkeypatch, type_bug)
     with pytest.raises(TypeError):  # a TypeError not raised by the project's own validation is a bug
         main(["experiment", "status", "."])
     status, err = run_main(["--debug", "analyze", "dynamics", inputs["corrupt"], "--out", inputs["dir"] + "/o"],
@@ -299,14 +302,12 @@ def test_bugs_keep_their_traceback_and_debug_shows_every_traceback(monkeypatch, 
 
 
 def test_validation_type_errors_from_the_library_are_usage_errors(monkeypatch, capsys):
-    import analysis.cli.experiment
-
     def unknown_field(args):
         from dm_envs import make_config
 
         make_config(3, bogus=1)
 
-    monkeypatch.setattr(analysis.cli.experiment, "_status", unknown_field)
+    stub_command(monkeypatch, unknown_field)
     status, err = run_main(["experiment", "status", "."], capsys)
     assert status == 2
     assert_one_line_error(err, "unknown task parameter(s) ['bogus']")

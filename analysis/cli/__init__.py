@@ -10,6 +10,11 @@ matplotlib) happen inside the handlers, so ``dmd --help`` is instant.
 ``dmd analyze ...``       measure the dynamics of saved policies (:mod:`analysis.cli.analyze`)
 ``dmd experiment ...``    ensembles of RL and SL runs, comparison report (:mod:`analysis.cli.experiment`)
 ========================  ===================================================
+
+Errors: :func:`main` is the one place where exceptions become exit statuses (:data:`EXIT_CODES`). A user error
+(bad options, a missing or corrupt input, an invalid spec) is one line ``dmd: error: ...`` on stderr, never a
+traceback; ``dmd --debug ...`` adds the traceback, and a bug always shows it. Options are validated by argparse
+types (``agents.cli.number``, ``output_folder``, ``existing_folder``), so usage errors name the option.
 """
 
 from __future__ import annotations
@@ -52,7 +57,9 @@ LIBRARY_FAILURES = (("agents.runs", "TrainingDiverged"),)
 """(module, class) of library errors that mean the work failed: one line, exit status 1 (checked only when the
 module is loaded, so ``dmd`` imports nothing for it)."""
 
-PROJECT_DIRS = tuple(str(Path(__file__).resolve().parents[2] / pkg) for pkg in ("dm_envs", "agents", "analysis"))
+_ROOTS = {Path(__file__).parents[2], Path(__file__).resolve().parents[2]}
+PROJECT_DIRS = tuple(str(root / pkg) + os.sep for root in _ROOTS for pkg in ("dm_envs", "agents", "analysis"))
+"""Where the project's own code lives (a ``TypeError`` raised there by a ``raise`` statement is a validation)."""
 
 
 def single_thread_default() -> None:
@@ -175,7 +182,7 @@ class SignalLog:
 
     def __enter__(self) -> "SignalLog":
         self._read: Optional[int] = None
-        if threading_main():
+        if _main_thread():
             self._read, write = os.pipe()
             os.set_blocking(self._read, False)
             os.set_blocking(write, False)
@@ -209,7 +216,7 @@ def _interrupt(signum: int, frame: Any) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def threading_main() -> bool:
+def _main_thread() -> bool:
     """Whether this is the main thread (the only one that may install signal handlers)."""
     import threading
 
