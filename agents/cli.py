@@ -17,8 +17,11 @@ from __future__ import annotations
 import argparse
 import inspect
 import json
+import math
+import os
 import sys
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 from .defaults import PPO_DEFAULTS, RL_SCHEDULE, RUN_DEFAULTS, SL_DEFAULTS, SL_SCHEDULE
 
@@ -40,18 +43,18 @@ def add_commands(sub: Any) -> None:
     _add_common(rl, RL_SCHEDULE)
     g = rl.add_argument_group("PPO hyperparameters")
     d = PPO_DEFAULTS
-    g.add_argument("--n-envs", type=int, help=f"trials stepped in parallel ({d['n_envs']})")
-    g.add_argument("--n-steps", type=int, help=f"env steps per env per rollout ({d['n_steps']})")
-    g.add_argument("--batch-size", type=int, help=f"minibatch size in env steps ({d['batch_size']})")
-    g.add_argument("--n-epochs", type=int, help=f"passes over each rollout ({d['n_epochs']})")
-    g.add_argument("--lr", dest="learning_rate", type=float, help=f"Adam learning rate ({d['learning_rate']:g})")
-    g.add_argument("--ent-coef", type=float, help=f"entropy bonus ({d['ent_coef']:g})")
-    g.add_argument("--gamma", type=float, help=f"discount factor ({d['gamma']:g})")
-    g.add_argument("--gae-lambda", type=float, help=f"GAE lambda ({d['gae_lambda']:g})")
-    g.add_argument("--clip-range", type=float, help=f"PPO clip range ({d['clip_range']:g})")
-    g.add_argument("--vf-coef", type=float, help=f"value loss coefficient ({d['vf_coef']:g})")
-    g.add_argument("--max-grad-norm", type=float, help=f"gradient norm clipping ({d['max_grad_norm']:g})")
-    g.add_argument("--target-kl", type=float, help=f"early-stop an update's epochs above 1.5 x this KL "
+    g.add_argument("--n-envs", type=POSITIVE_INT, help=f"trials stepped in parallel ({d['n_envs']})")
+    g.add_argument("--n-steps", type=POSITIVE_INT, help=f"env steps per env per rollout ({d['n_steps']})")
+    g.add_argument("--batch-size", type=POSITIVE_INT, help=f"minibatch size in env steps ({d['batch_size']})")
+    g.add_argument("--n-epochs", type=POSITIVE_INT, help=f"passes over each rollout ({d['n_epochs']})")
+    g.add_argument("--lr", dest="learning_rate", type=POSITIVE, help=f"Adam learning rate ({d['learning_rate']:g})")
+    g.add_argument("--ent-coef", type=NON_NEGATIVE, help=f"entropy bonus ({d['ent_coef']:g})")
+    g.add_argument("--gamma", type=FRACTION, help=f"discount factor ({d['gamma']:g})")
+    g.add_argument("--gae-lambda", type=FRACTION, help=f"GAE lambda ({d['gae_lambda']:g})")
+    g.add_argument("--clip-range", type=POSITIVE, help=f"PPO clip range ({d['clip_range']:g})")
+    g.add_argument("--vf-coef", type=NON_NEGATIVE, help=f"value loss coefficient ({d['vf_coef']:g})")
+    g.add_argument("--max-grad-norm", type=POSITIVE, help=f"gradient norm clipping ({d['max_grad_norm']:g})")
+    g.add_argument("--target-kl", type=POSITIVE, help=f"early-stop an update's epochs above 1.5 x this KL "
                    f"({d['target_kl']})")
     rl.set_defaults(func=run_train, rule="rl")
 
@@ -59,71 +62,148 @@ def add_commands(sub: Any) -> None:
     _add_common(sl, SL_SCHEDULE)
     g = sl.add_argument_group("SL hyperparameters")
     d = SL_DEFAULTS
-    g.add_argument("--lr", dest="learning_rate", type=float, help=f"Adam learning rate ({d['learning_rate']:g})")
-    g.add_argument("--batch-size", type=int, help=f"trials per update ({d['batch_size']})")
-    g.add_argument("--fixate-weight", type=float,
+    g.add_argument("--lr", dest="learning_rate", type=POSITIVE, help=f"Adam learning rate ({d['learning_rate']:g})")
+    g.add_argument("--batch-size", type=POSITIVE_INT, help=f"trials per update ({d['batch_size']})")
+    g.add_argument("--fixate-weight", type=NON_NEGATIVE,
                    help=f"loss weight of the steps before the decision stage ({d['fixate_weight']:g})")
-    g.add_argument("--decision-weight", type=float,
+    g.add_argument("--decision-weight", type=NON_NEGATIVE,
                    help=f"loss weight of the decision-stage steps ({d['decision_weight']:g})")
-    g.add_argument("--max-grad-norm", type=float, help=f"gradient norm clipping ({d['max_grad_norm']:g})")
-    g.add_argument("--weight-decay", type=float, help=f"Adam weight decay ({d['weight_decay']:g})")
+    g.add_argument("--max-grad-norm", type=POSITIVE, help=f"gradient norm clipping ({d['max_grad_norm']:g})")
+    g.add_argument("--weight-decay", type=NON_NEGATIVE, help=f"Adam weight decay ({d['weight_decay']:g})")
     sl.set_defaults(func=run_train, rule="sl")
 
 
 def _add_common(p: argparse.ArgumentParser, schedule: dict[str, int]) -> None:
     r = RUN_DEFAULTS
     t = p.add_argument_group("task")
-    t.add_argument("--complexity", "-c", type=int, help="complexity level 1-4 (default 3)")
+    t.add_argument("--complexity", "-c", type=int, choices=(1, 2, 3, 4), help="complexity level 1-4 (default 3)")
     t.add_argument("--preset", help="named task preset instead of a level (neurogym)")
-    t.add_argument("--task-override", "-o", action="append", default=[], metavar="KEY=VALUE",
+    t.add_argument("--task-override", "-o", action="append", default=[], metavar="KEY=VALUE", type=task_override,
                    help="task field override, value as JSON (e.g. noise_amplitude=0.3, coherences=[0.1,0.4]); "
                    "repeatable")
     n = p.add_argument_group("network and run")
-    n.add_argument("--seed", type=int, help=f"seed of weights, trials and evaluation ({r['seed']})")
-    n.add_argument("--delta", type=float, help=f"init half-width of W_rec and W_in ({r['delta']:g})")
-    n.add_argument("--hidden-size", type=int, help=f"recurrent units ({r['hidden_size']})")
+    n.add_argument("--seed", type=COUNT, help=f"seed of weights, trials and evaluation ({r['seed']})")
+    n.add_argument("--delta", type=POSITIVE, help=f"init half-width of W_rec and W_in ({r['delta']:g})")
+    n.add_argument("--hidden-size", type=POSITIVE_INT, help=f"recurrent units ({r['hidden_size']})")
     n.add_argument("--critic", choices=("shared", "rnn", "linear"), help=f"value head mode ({r['critic']})")
-    n.add_argument("--target", dest="target_accuracy", type=float, help=f"target accuracy ({r['target_accuracy']:g})")
-    n.add_argument("--confidence-z", type=float,
+    n.add_argument("--target", dest="target_accuracy", type=TARGET, help=f"target accuracy ({r['target_accuracy']:g})")
+    n.add_argument("--confidence-z", type=NON_NEGATIVE,
                    help=f"z of the Wilson lower bound that must clear the target ({r['confidence_z']:g})")
-    n.add_argument("--consecutive", type=int,
+    n.add_argument("--consecutive", type=POSITIVE_INT,
                    help=f"evaluations in a row that must clear the target ({r['consecutive']})")
-    n.add_argument("--train-past", type=float,
+    n.add_argument("--train-past", type=number(low=1),
                    help=f"train on after the criterion to this multiple of the trials to criterion ({r['train_past']:g})")
-    n.add_argument("--max-steps", type=_int, help=f"env-step budget ({schedule['max_steps']:.3g})")
-    n.add_argument("--max-time", type=float, help="wall-time budget in seconds (none)")
-    n.add_argument("--max-rollbacks", type=int,
+    n.add_argument("--max-steps", type=POSITIVE_INT, help=f"env-step budget ({schedule['max_steps']:.3g})")
+    n.add_argument("--max-time", type=POSITIVE, help="wall-time budget in seconds (none)")
+    n.add_argument("--max-rollbacks", type=COUNT,
                    help="rollbacks to the last healthy evaluation when the policy collapses (3)")
-    n.add_argument("--eval-every", type=_int, help=f"env steps between evaluations ({schedule['eval_every']:.3g})")
-    n.add_argument("--eval-trials", type=_int, help=f"fresh trials per evaluation ({r['eval_trials']})")
-    n.add_argument("--checkpoint-every", type=_int,
+    n.add_argument("--eval-every", type=POSITIVE_INT,
+                   help=f"env steps between evaluations ({schedule['eval_every']:.3g})")
+    n.add_argument("--eval-trials", type=POSITIVE_INT, help=f"fresh trials per evaluation ({r['eval_trials']})")
+    n.add_argument("--checkpoint-every", type=POSITIVE_INT,
                    help=f"env steps between checkpoints ({schedule['checkpoint_every']:.3g})")
-    n.add_argument("--out", help="run folder (default runs/<rule>_<task>_d<delta>_s<seed>)")
+    n.add_argument("--out", type=output_folder, help="run folder (default runs/<rule>_<task>_d<delta>_s<seed>)")
     n.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     n.add_argument("--overwrite", action="store_true", help="delete a previous run in --out first")
     n.add_argument("--no-progress", action="store_true", help="no progress bar")
     n.add_argument("--device", help=f"torch device ({r['device']})")
 
 
-def _int(text: str) -> int:
-    """An integer that may be written as a float (``30e6``)."""
-    value = float(text)
-    if value != int(value):
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text}")
-    return int(value)
+# ---------------------------------------------------------------------- option types (shared by every dmd command)
+def number(kind: type = float, *, low: Optional[float] = None, high: Optional[float] = None,
+           low_open: bool = False) -> Callable[[str], Any]:
+    """An argparse ``type``: a finite number (an integer when ``kind`` is ``int``, which may be written ``30e6``) in
+    ``[low, high]`` (``(low, high]`` with ``low_open``); anything else is a usage error that names the option.
+
+    Example:
+        >>> number(int, low=1)("30e6"), number(low=0, high=1)("0.5")
+        (30000000, 0.5)
+    """
+    what = "an integer" if kind is int else "a finite number"
+    if low is not None and high is not None:
+        what += f" in {'(' if low_open else '['}{low:g}, {high:g}]"
+    elif low is not None:
+        what += f" {'>' if low_open else '>='} {low:g}"
+
+    def parse(text: str) -> Any:
+        try:
+            value: float = int(text)
+        except ValueError:
+            try:
+                value = float(text)
+            except ValueError:
+                value = math.nan
+        fine = math.isfinite(value) and (kind is not int or value == int(value))
+        fine = fine and (low is None or (value > low if low_open else value >= low))
+        if not (fine and (high is None or value <= high)):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return int(value) if kind is int else float(value)
+
+    parse.__name__ = what
+    return parse
+
+
+POSITIVE_INT = number(int, low=1)
+COUNT = number(int, low=0)
+POSITIVE = number(low=0, low_open=True)
+NON_NEGATIVE = number(low=0)
+FRACTION = number(low=0, high=1)
+TARGET = number(low=0, high=1, low_open=True)
+
+
+def output_folder(text: str) -> str:
+    """An argparse ``type`` for an output folder: not an existing file, and creatable where it is to go."""
+    path = Path(text)
+    if path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder")
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot create the folder {text}: {existing} is a file")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot create the folder {text}: {existing} is not writable")
+    return text
+
+
+def existing_folder(text: str) -> str:
+    """An argparse ``type`` for an input folder that must exist."""
+    path = Path(text)
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is a file, not a folder" if path.exists() else f"no folder {text}")
+    return text
+
+
+def task_override(text: str) -> str:
+    """An argparse ``type`` for ``-o KEY=VALUE``: ``KEY`` must name a :class:`~dm_envs.TaskConfig` field."""
+    try:
+        parse_overrides([text])
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+    return text
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["key=value", ...]`` to a dict; values are parsed as JSON when they can be, else kept as strings."""
+    """``["key=value", ...]`` to a dict; values are parsed as JSON when they can be, else kept as strings.
+
+    Raises:
+        ValueError: an item is not ``KEY=VALUE``, or ``KEY`` is not a task field.
+    """
+    import dataclasses
+
+    from dm_envs.config import TaskConfig
+
+    fields = sorted(f.name for f in dataclasses.fields(TaskConfig))
     out: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
+        key = key.strip()
         if not sep or not key:
-            raise SystemExit(f"--task-override expects KEY=VALUE, got {item!r}")
+            raise ValueError(f"expected KEY=VALUE, got {item!r}")
+        if key not in fields:
+            raise ValueError(f"unknown task field {key!r}; allowed: {', '.join(fields)}")
         try:
-            out[key.strip()] = json.loads(raw)
+            out[key] = json.loads(raw)
         except json.JSONDecodeError:
-            out[key.strip()] = raw
+            out[key] = raw
     return out
 
 
@@ -178,30 +258,28 @@ def _fill_from_run(out: str, kwargs: dict[str, Any], trainer: Callable[..., Any]
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """Handler of ``dmd train rl|sl``; exit status 0 when the target was reached, 3 when the budget ran out, 4 when
-    the policy collapsed, 130 when interrupted, 1 when training diverged, 2 on a bad request (existing run folder,
-    mismatched resume)."""
-    from .runs import TrainingDiverged
-
+    """Handler of ``dmd train rl|sl``: the exit status of the run's final status (:data:`TRAIN_EXIT_CODES`). Errors
+    (a diverged run, a folder that holds another run, a mismatched resume) propagate to ``dmd``, which prints them on
+    one line with their exit status; an interrupt by SIGTERM becomes 143 there."""
     if args.rule == "rl":
         from .train_rl import train_rl as trainer
     else:
         from .train_sl import train_sl as trainer
     kwargs = trainer_kwargs(args, trainer)
-    try:
-        result = trainer(out_dir=args.out, resume=args.resume, overwrite=args.overwrite,
-                         progress=not args.no_progress, **kwargs)
-    except TrainingDiverged as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    except (FileExistsError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    result = trainer(out_dir=args.out, resume=args.resume, overwrite=args.overwrite,
+                     progress=not args.no_progress, **kwargs)
     if args.no_progress:  # the trainer prints its summary line only with the progress bar
         from .runs import summary_line
 
         print(summary_line(result.metadata, result.run_dir), file=sys.stderr)
-    return {"reached_target": 0, "budget_exhausted": 3, "collapsed": 4, "interrupted": 130}.get(result.status, 1)
+    return TRAIN_EXIT_CODES.get(result.status, 1)
 
 
-__all__ = ["add_commands", "parse_overrides", "run_train", "trainer_kwargs"]
+TRAIN_EXIT_CODES = {"reached_target": 0, "budget_exhausted": 3, "collapsed": 4, "interrupted": 130}
+"""Exit status of ``dmd train`` by the run's final status: 0 criterion reached, 3 budget exhausted, 4 the policy
+collapsed past its rollbacks, 130 interrupted; anything else 1."""
+
+
+__all__ = ["COUNT", "FRACTION", "NON_NEGATIVE", "POSITIVE", "POSITIVE_INT", "TARGET", "TRAIN_EXIT_CODES",
+           "add_commands", "existing_folder", "number", "output_folder", "parse_overrides", "run_train",
+           "task_override", "trainer_kwargs"]

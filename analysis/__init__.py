@@ -22,7 +22,11 @@ Example:
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import Any
+
+__version__ = "0.1.0"
 
 # public name -> module that defines it (imported on first access)
 _EXPORTS: dict[str, str] = {
@@ -104,6 +108,23 @@ def __getattr__(name: str) -> Any:
         globals()[name] = value
         return value
     raise AttributeError(f"module 'analysis' has no attribute {name!r}")
+
+
+class _Package(types.ModuleType):
+    """The ``analysis`` module type: an exported name stays the exported object.
+
+    Importing a submodule binds it on its package under its own name; were a submodule ever named like an exported
+    function (``analysis.fixed_points`` once was both), touching another export would turn the function into the
+    module. That binding is skipped for exported names, which resolve through ``__getattr__``.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _EXPORTS and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:

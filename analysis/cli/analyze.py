@@ -23,11 +23,11 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any, Optional
 
+from agents.cli import COUNT, FRACTION, NON_NEGATIVE, POSITIVE_INT, existing_folder, output_folder
 from analysis.populations.pipeline import STEPS as POPULATION_STEPS
 
 
@@ -42,19 +42,34 @@ def add_commands(sub: Any) -> None:
 
 
 def _map_options(p: argparse.ArgumentParser, grid: int, n_init: int, observed: int, trials: int) -> None:
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--grid", type=int, default=grid, help=f"signed-coherence values per stream (default {grid})")
-    p.add_argument("--n-init", type=int, default=n_init, help=f"random initial states per input (default {n_init})")
-    p.add_argument("--observed", type=int, default=observed,
+    _out_option(p)
+    p.add_argument("--grid", type=POSITIVE_INT, default=grid,
+                   help=f"signed-coherence values per stream (default {grid})")
+    p.add_argument("--n-init", type=POSITIVE_INT, default=n_init,
+                   help=f"random initial states per input (default {n_init})")
+    p.add_argument("--observed", type=COUNT, default=observed,
                    help=f"observed stimulus-onset states per input (default {observed})")
-    p.add_argument("--trials", type=int, default=trials, help=f"trials run (observed states, basins; default {trials})")
-    p.add_argument("--n-transient", type=int, default=2000, help="discarded steps (find_attractors)")
-    p.add_argument("--n-record", type=int, default=2000, help="recorded steps (find_attractors)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trials", type=POSITIVE_INT, default=trials,
+                   help=f"trials run (observed states, basins; default {trials})")
+    p.add_argument("--n-transient", type=COUNT, default=2000, help="discarded steps (find_attractors)")
+    p.add_argument("--n-record", type=POSITIVE_INT, default=2000, help="recorded steps (find_attractors)")
+    _seed_option(p)
     p.add_argument("--jobs", type=int, default=-1,
                    help="worker processes of the attractor search (default -1: one per CPU; the numbers do not "
                         "depend on it)")
     p.add_argument("--no-figures", action="store_true")
+    _progress_options(p)
+
+
+def _out_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, type=output_folder, help="output folder")
+
+
+def _seed_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=COUNT, default=0, help="seed of every random draw (default 0)")
+
+
+def _progress_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--progress", dest="progress", action="store_true", default=True,
                    help="show progress bars (default)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
@@ -73,20 +88,18 @@ def _add_dynamics(asub: Any) -> None:
 
 
 def _run_dynamics(args: argparse.Namespace) -> int:
-    from agents import ModelLoadError
     from analysis.dynamics.pipeline import run_dynamics_analysis
+    from analysis.network import Network
 
     _one_torch_thread()
     t0 = time.perf_counter()
-    try:
-        summary = run_dynamics_analysis(
-            args.model, args.out, grid=args.grid, n_init=args.n_init, observed=args.observed, trials=args.trials,
-            n_transient=args.n_transient, n_record=args.n_record, seed=args.seed, jobs=args.jobs,
-            figures=not args.no_figures, progress=args.progress,
-        )
-    except (FileNotFoundError, ModelLoadError) as err:
-        print(f"dmd analyze dynamics: {err}", file=sys.stderr)
-        return 2
+    Network.load(args.model)  # a missing, corrupt or non-finite model fails here, in one line naming the file
+    _make_folder(args.out)
+    summary = run_dynamics_analysis(
+        args.model, args.out, grid=args.grid, n_init=args.n_init, observed=args.observed, trials=args.trials,
+        n_transient=args.n_transient, n_record=args.n_record, seed=args.seed, jobs=args.jobs,
+        figures=not args.no_figures, progress=args.progress,
+    )
     s = summary["stimulus"]
     print(f"stimulus stage: {s['n_attractors']} attractors {s['counts']}, QP fraction {s['qp_fraction']:.3f} "
           f"(low-coherence half {_fmt(s.get('qp_fraction_low_coherence'))}, high half "
@@ -108,15 +121,15 @@ def _add_track(asub: Any) -> None:
         help="attractor landscape over a run's checkpoints, beside accuracy (progressive sculpting)",
         description="analysis.dynamics.tracking.track over every checkpoint of a run folder",
     )
-    t.add_argument("run_dir", help="a run folder (checkpoints/, final_model.zip, metadata.json)")
+    t.add_argument("run_dir", type=existing_folder, help="a run folder (checkpoints/, final_model.zip, metadata.json)")
     _map_options(t, grid=11, n_init=16, observed=8, trials=128)
     t.add_argument("--stage", nargs="+", default=["stimulus"], choices=["stimulus", "delay", "decision"],
                    help="stage(s) to map; the first gives the main columns (default: stimulus)")
     t.add_argument("--checkpoints", nargs="+", help="checkpoint names to include (default: all)")
     t.add_argument("--evaluate", choices=["missing", "always", "never"], default="missing",
                    help="evaluate accuracy: only checkpoints missing from the accuracy curve (default), all, none")
-    t.add_argument("--eval-trials", type=int, default=1000)
-    t.add_argument("--change-tol", type=float, default=0.0,
+    t.add_argument("--eval-trials", type=POSITIVE_INT, default=1000)
+    t.add_argument("--change-tol", type=FRACTION, default=0.0,
                    help="fraction of grid points whose dominant kind may change between checkpoints and still count "
                         "as no change (summary: map_stable_from; default 0)")
     t.add_argument("--save-maps", action="store_true", help="also save every checkpoint's map under OUT/maps/")
@@ -129,15 +142,11 @@ def _run_track(args: argparse.Namespace) -> int:
 
     _one_torch_thread()
     t0 = time.perf_counter()
-    try:
-        tr = track(args.run_dir, args.grid, args.stage, n_init=args.n_init, n_observed=args.observed,
-                   trials=args.trials, seed=args.seed, checkpoints=args.checkpoints, evaluate=args.evaluate,
-                   eval_trials=args.eval_trials, change_tol=args.change_tol, progress=args.progress,
-                   n_transient=args.n_transient, n_record=args.n_record, n_jobs=args.jobs)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"dmd analyze track: {err}", file=sys.stderr)
-        return 2
-    out = Path(args.out)
+    out = _make_folder(args.out)
+    tr = track(args.run_dir, args.grid, args.stage, n_init=args.n_init, n_observed=args.observed,
+               trials=args.trials, seed=args.seed, checkpoints=args.checkpoints, evaluate=args.evaluate,
+               eval_trials=args.eval_trials, change_tol=args.change_tol, progress=args.progress,
+               n_transient=args.n_transient, n_record=args.n_record, n_jobs=args.jobs)
     tr.save(out, save_maps=args.save_maps)
     if not args.no_figures:
         plot_qp_track(tr, out / "qp_fraction_track.png")
@@ -161,11 +170,11 @@ def _add_populations(asub: Any) -> None:
                     "OUT/summary.json, CSV tables and figures.",
     )
     p.add_argument("model", help="saved model (.zip) or weights (.npz with W_rec, W_in, W_out)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--complexity", type=int, default=None,
+    _out_option(p)
+    p.add_argument("--complexity", type=int, choices=(1, 2, 3, 4), default=None,
                    help="task level (default: the model's own task; 3 for .npz)")
-    p.add_argument("--trials", type=int, default=1000, help="evaluation trials (default 1000)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--trials", type=POSITIVE_INT, default=1000, help="evaluation trials (default 1000)")
+    _seed_option(p)
     p.add_argument("--gs", choices=("silent", "stimulus"), default="stimulus",
                    help="reading of the Gs group: stimulus-selective (default, the paper's) or silent (before issue 10)")
     p.add_argument("--attractors", choices=("rollout", "analysis"), default="rollout",
@@ -174,13 +183,13 @@ def _add_populations(asub: Any) -> None:
     p.add_argument("--decision-states", choices=("auto", "attractors", "delay_end"), default="auto",
                    help="decision signatures: delay-map attractors, end-of-delay states, or auto (attractors when "
                         "every choice has a bounded one)")
-    p.add_argument("--threshold", type=float, default=1e-6, help="activity threshold on attractors")
-    p.add_argument("--shuffles", type=int, default=10000, help="stage-2 circular shifts of the selectivity test")
+    p.add_argument("--threshold", type=NON_NEGATIVE, default=1e-6, help="activity threshold on attractors")
+    p.add_argument("--shuffles", type=COUNT, default=10000, help="stage-2 circular shifts of the selectivity test")
     p.add_argument("--joint-information", action="store_true",
                    help="also the joint GCMI of each population with each variable (per stage)")
     p.add_argument("--skip", nargs="*", default=[], choices=POPULATION_STEPS[2:], help="steps to skip")
     p.add_argument("--no-figures", action="store_true")
-    p.add_argument("--progress", action="store_true")
+    _progress_options(p)
     p.set_defaults(func=_run_populations)
 
 
@@ -190,17 +199,15 @@ def _run_populations(args: argparse.Namespace) -> int:
     from dm_envs import make_config
 
     config = None if args.complexity is None else make_config(args.complexity)
-    try:
-        net = Network.load(args.model, config=config)
-    except (FileNotFoundError, ValueError) as err:  # agents.ModelLoadError is a ValueError
-        raise SystemExit(f"dmd analyze populations: {err}") from err
+    net = Network.load(args.model, config=config)
+    out = _make_folder(args.out)
     if net.config is None:  # plain weights without --complexity: the paper's task
         net = net.with_config(make_config(3))
     rep = run_population_analysis(net, n_trials=args.trials, seed=args.seed, skip=args.skip, gs=args.gs,
                                   threshold=args.threshold, n_shuffles=args.shuffles, progress=args.progress,
                                   attractor_source=args.attractors, decision_states=args.decision_states,
                                   joint_information=args.joint_information)
-    paths = write_report(rep, Path(args.out), figures=not args.no_figures)
+    paths = write_report(rep, out, figures=not args.no_figures)
     s = rep.summary()
     line = f"accuracy {s['accuracy']:.3f}"
     if "populations" in s:
@@ -215,12 +222,13 @@ def _run_populations(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- crystallization
 def _add_crystallization(asub: Any) -> None:
     p = asub.add_parser("crystallization", help="population membership over a run's checkpoints: when it stops changing")
-    p.add_argument("run", help="a run folder (final_model.zip, checkpoints/)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--trials", type=int, default=200)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("run", type=existing_folder, help="a run folder (final_model.zip, checkpoints/)")
+    _out_option(p)
+    p.add_argument("--trials", type=POSITIVE_INT, default=200)
+    _seed_option(p)
     p.add_argument("--gs", choices=["silent", "stimulus"], default="stimulus")
-    p.add_argument("--jaccard", type=float, default=0.9, help="Jaccard threshold of a stable transition")
+    p.add_argument("--jaccard", type=FRACTION, default=0.9, help="Jaccard threshold of a stable transition")
+    _progress_options(p)
     p.set_defaults(func=_run_crystallization)
 
 
@@ -228,10 +236,11 @@ def _run_crystallization(args: argparse.Namespace) -> int:
     from analysis.populations.figures import plot_population_track
     from analysis.populations.tracking import track_populations
 
+    out = _make_folder(args.out)
     tracking = track_populations(args.run, n_trials=args.trials, seed=args.seed, gs=args.gs,
-                                 jaccard_threshold=args.jaccard)
-    tracking.save(args.out)
-    plot_population_track(tracking, Path(args.out) / "population_track.png")
+                                 jaccard_threshold=args.jaccard, progress=args.progress)
+    tracking.save(out)
+    plot_population_track(tracking, out / "population_track.png")
     at = tracking.summary["crystallized_at"]
     where = "never (membership still changes at the last checkpoint)" if at is None else (
         f"at {at['checkpoint']} ({at['env_steps']} env steps, {at['progress']:.0%} of training)")
@@ -240,6 +249,13 @@ def _run_crystallization(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def _make_folder(path: str) -> Path:
+    """Create an output folder before the work starts (so an unwritable one fails at once, not after it)."""
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
 def _one_torch_thread() -> None:
     import torch
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from pathlib import Path
+from typing import Any, Optional
+
+from agents.cli import COUNT, POSITIVE, POSITIVE_INT, TARGET, existing_folder, output_folder
 
 
 def add_commands(sub: Any) -> None:
@@ -17,15 +20,15 @@ def add_commands(sub: Any) -> None:
                           "omit to build one from flags")
     run.add_argument("--preset", choices=["quick", "paper", "full", "sensitivity"], default=None,
                      help="a built-in experiment, or the built-in factor study 'sensitivity'")
-    run.add_argument("--out", required=True, help="the experiment folder (reuse it to resume)")
+    run.add_argument("--out", required=True, type=output_folder, help="the experiment folder (reuse it to resume)")
     run.add_argument("--rules", nargs="+", choices=["rl", "sl"], default=None)
-    run.add_argument("--deltas", nargs="+", type=float, default=None)
-    run.add_argument("--seeds", nargs="+", type=int, default=None)
-    run.add_argument("--levels", nargs="+", type=int, default=None)
-    run.add_argument("--hidden-size", type=int, default=None)
-    run.add_argument("--target", type=float, default=None, help="accuracy criterion (default 0.95)")
+    run.add_argument("--deltas", nargs="+", type=POSITIVE, default=None)
+    run.add_argument("--seeds", nargs="+", type=COUNT, default=None)
+    run.add_argument("--levels", nargs="+", type=int, choices=(1, 2, 3, 4), default=None)
+    run.add_argument("--hidden-size", type=POSITIVE_INT, default=None)
+    run.add_argument("--target", type=TARGET, default=None, help="accuracy criterion (default 0.95)")
     run.add_argument("--backend", choices=["local", "serial", "ray"], default="local")
-    run.add_argument("--workers", type=int, default=None, help="local pool size (default: one per core)")
+    run.add_argument("--workers", type=POSITIVE_INT, default=None, help="local pool size (default: one per core)")
     run.add_argument("--address", default=None, help="Ray cluster address ('auto' for a running cluster)")
     run.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     run.add_argument("--yes", action="store_true", help="do not ask before a long (full-scale) run")
@@ -33,46 +36,57 @@ def add_commands(sub: Any) -> None:
 
     rep = esub.add_parser("report", help="write the HTML/markdown comparison report of an experiment (or study) "
                                          "folder")
-    rep.add_argument("out", help="the experiment folder, or a study folder (one experiment per factor)")
+    rep.add_argument("out", type=existing_folder, help="the experiment folder, or a study folder (one experiment per factor)")
     rep.set_defaults(func=_report)
 
     ex = esub.add_parser("export", help="copy what a reader needs (no model zips, no logs) into a results folder")
-    ex.add_argument("src", help="an experiment or study folder")
+    ex.add_argument("src", type=existing_folder, help="an experiment or study folder")
     ex.add_argument("dest", help="the results folder (replaced)")
     ex.add_argument("--provenance", default=None, help="a JSON file of provenance to store beside the results "
                                                         "(e.g. the commit that produced them)")
     ex.set_defaults(func=_export)
 
     st = esub.add_parser("status", help="which cells of an experiment are done, failed or pending")
-    st.add_argument("out", help="the experiment folder")
+    st.add_argument("out", type=existing_folder, help="the experiment folder")
     st.set_defaults(func=_status)
 
 
-def _spec_from_args(args: argparse.Namespace):
-    from analysis.experiments.spec import resolve_spec
+def _experiments(args: argparse.Namespace) -> tuple[Any, dict[Optional[str], Any]]:
+    """The study named or given by file (None for a single experiment) and its experiments by factor."""
+    from analysis.experiments.spec import PRESETS, SpecError, read_spec_file, resolve_spec
+    from analysis.experiments.study import STUDIES, Study, study
 
     source = args.preset or args.spec
-    return resolve_spec(
-        source,
-        rules=args.rules,
-        deltas=args.deltas,
-        seeds=args.seeds,
-        levels=args.levels,
-        hidden_size=args.hidden_size,
-        target_accuracy=args.target,
-    )
-
-
-def _study_from_args(args: argparse.Namespace):
-    """The study named or given by file, or None when the source is a single experiment."""
-    from analysis.experiments.study import STUDIES, Study, is_study_file, study
-
-    source = args.preset or args.spec
-    if source is None:
-        return None
     if source in STUDIES:
-        return study(source)
-    return Study.load(source) if is_study_file(source) else None
+        st = study(source)
+        return st, st.specs()
+    if source is not None and source not in PRESETS:
+        try:
+            data = read_spec_file(source)
+        except FileNotFoundError as err:
+            names = ", ".join([*PRESETS, *STUDIES])
+            raise FileNotFoundError(f"{err}, and {source!r} is not a preset ({names})") from None
+        if "factors" in data:
+            _check_study(data, source)
+            try:
+                st = Study.from_dict(data)
+            except SpecError as err:
+                raise SpecError(f"{source}: {err}") from None
+            return st, st.specs()
+    spec = resolve_spec(source, rules=args.rules, deltas=args.deltas, seeds=args.seeds, levels=args.levels,
+                        hidden_size=args.hidden_size, target_accuracy=args.target)
+    return None, {None: spec}
+
+
+def _check_study(data: dict, source: str) -> None:
+    """The tables of a study file have the right shape (their contents are checked when the study is built)."""
+    from analysis.experiments.spec import SpecError
+
+    factors, base = data.get("factors"), data.get("base", {})
+    if not isinstance(base, dict):
+        raise SpecError(f"{source}: base must be a table of experiment settings, got {base!r}")
+    if not (isinstance(factors, dict) and all(isinstance(v, dict) for v in factors.values())):
+        raise SpecError(f"{source}: factors must be a table of tables ([factors.<name>]), got {factors!r}")
 
 
 def _confirm(estimate: dict, yes: bool) -> bool:
@@ -82,13 +96,15 @@ def _confirm(estimate: dict, yes: bool) -> bool:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from analysis.experiments.cost import estimate_cost, format_cost
     from analysis.experiments.runner import run_experiment
 
-    st = _study_from_args(args)
-    specs = st.specs() if st is not None else {None: _spec_from_args(args)}
+    st, specs = _experiments(args)
+    if args.backend == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ValueError("--backend ray needs ray: pip install 'decision-dynamics[ray]'")
     total = {"cells": 0, "cpu_hours": 0.0, "hours": 0.0}
     for spec in specs.values():
         estimate = estimate_cost(spec, workers=args.workers)
@@ -105,18 +121,16 @@ def _run(args: argparse.Namespace) -> int:
 
         by_factor = run_study(st, args.out, backend=args.backend, workers=args.workers, address=args.address)
         rows = [r for rs in by_factor.values() for r in rs]
-        folders = [Path(args.out) / f for f in by_factor]
     else:
         rows = run_experiment(specs[None], args.out, backend=args.backend, workers=args.workers,
                               address=args.address)
-        folders = [Path(args.out)]
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     print("cells: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
     if not args.no_report:
         _write_reports(Path(args.out))
-    return 0 if counts.get("failed", 0) == 0 else 2
+    return 0 if counts.get("failed", 0) == 0 else 1
 
 
 def _write_reports(out) -> None:
@@ -132,6 +146,7 @@ def _write_reports(out) -> None:
                 print(f"report: {write_report(out / factor)['html']}")
         print(f"study report: {write_study_report(out)['markdown']}")
     else:
+        _folder_spec(out)
         paths = write_report(out)
         print(f"report: {paths['html']} (markdown: {paths['markdown']})")
 
@@ -156,14 +171,21 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
     from analysis.experiments.runner import load_records
-    from analysis.experiments.spec import Cell, ExperimentSpec
+    from analysis.experiments.spec import Cell
 
-    spec = ExperimentSpec.from_dict(json.loads((Path(args.out) / "spec.json").read_text()))
+    spec = _folder_spec(args.out)
     for r in load_records(spec, args.out):
         extra = r.get("error", "") if r["status"] == "failed" else ""
         print(f"{Cell(**r['cell']).cell_id:28s} {r['status']:12s} {extra}")
     return 0
+
+
+def _folder_spec(out: str):
+    """The experiment of a folder, from its ``spec.json``."""
+    from analysis.experiments.spec import ExperimentSpec
+
+    path = Path(out) / "spec.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{out} is not an experiment folder (no spec.json)")
+    return ExperimentSpec.load(path)

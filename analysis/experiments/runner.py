@@ -90,7 +90,31 @@ def execute_cell(cell_fn: CellFn, spec: dict, cell: dict, out_dir: str, in_worke
 
 
 def _pending(spec: ExperimentSpec, out_dir: Path) -> list[Cell]:
-    return [c for c in spec.cells() if not (cell_dir(out_dir, c) / "result.json").exists()]
+    """The cells without a readable ``result.json`` (a corrupt one is moved aside, so the cell is redone)."""
+    return [c for c in spec.cells() if read_record(cell_dir(out_dir, c) / "result.json") is None]
+
+
+def read_record(path: Path) -> Optional[dict]:
+    """The cell record in ``path``; None when there is none, or when it is corrupt: a corrupt file is moved aside
+    to ``<name>.corrupt-<time>`` (kept for inspection) and reported on stderr, and its cell counts as pending."""
+    if not path.exists():
+        return None
+    try:
+        record = json.loads(path.read_text())
+        problem = None if isinstance(record, dict) and "cell" in record and "status" in record else "not a cell record"
+    except (ValueError, OSError) as err:  # JSONDecodeError, UnicodeDecodeError, unreadable
+        problem = f"{type(err).__name__}: {err}"
+    if problem is None:
+        return record
+    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = aside.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
+    path.replace(aside)
+    tqdm.write(f"warning: {path} was corrupt ({problem}); moved to {aside.name}, the cell is pending again",
+               file=sys.stderr)
+    return None
 
 
 def _check_spec(spec: ExperimentSpec, out_dir: Path) -> None:
@@ -248,17 +272,14 @@ def _flatten(prefix: str, value: Any, out: dict) -> None:
 
 
 def load_records(spec: ExperimentSpec, out_dir: str | Path) -> list[dict]:
-    """The record of every cell: its ``result.json``, its ``error.json``, or a ``pending`` stub."""
+    """The record of every cell: its ``result.json``, its ``error.json``, or a ``pending`` stub (also for a cell
+    whose record was corrupt: see :func:`read_record`)."""
     out = Path(out_dir)
     rows = []
     for c in spec.cells():
         folder = cell_dir(out, c)
-        for name in ("result.json", "error.json"):
-            if (folder / name).exists():
-                rows.append(json.loads((folder / name).read_text()))
-                break
-        else:
-            rows.append({"cell": asdict(c), "status": "pending"})
+        record = read_record(folder / "result.json") or read_record(folder / "error.json")
+        rows.append(record or {"cell": asdict(c), "status": "pending"})
     return rows
 
 

@@ -29,14 +29,32 @@ build the policy from the run's seed.
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
+import inspect
 import json
+import math
+import numbers
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 RULES = ("rl", "sl")
 ANALYSES = ("dynamics", "populations")
+LEVELS = (1, 2, 3, 4)
+
+SET_BY_EXPERIMENT = ("complexity", "task_overrides", "seed", "delta", "hidden_size", "target_accuracy", "out_dir",
+                     "resume", "progress", "preset", "config", "callback")
+"""Trainer arguments an experiment sets itself (from its grid, its top-level settings and its [task] table), so
+not allowed in [rl] / [sl]."""
+
+
+class SpecError(ValueError, TypeError):
+    """An invalid experiment spec; the message names the setting, the value given and what is allowed.
+
+    Both a ``ValueError`` (a bad value) and a ``TypeError`` (a bad key or type), as these errors always were.
+    """
 
 
 @dataclass(frozen=True)
@@ -93,27 +111,34 @@ class ExperimentSpec:
     track_checkpoints: bool = True
 
     def __post_init__(self) -> None:
-        self.rules = tuple(self.rules)
-        self.deltas = tuple(float(d) for d in self.deltas)
-        self.seeds = tuple(int(s) for s in self.seeds)
-        self.levels = tuple(int(k) for k in self.levels)
-        self.analyses = tuple(self.analyses)
-        for r in self.rules:
-            if r not in RULES:
-                raise ValueError(f"rules must be a subset of {RULES}, got {r!r}")
-        for a in self.analyses:
-            if a not in ANALYSES:
-                raise ValueError(f"analyses must be a subset of {ANALYSES}, got {a!r}")
-        for d in self.deltas:
-            if not d > 0:
-                raise ValueError(f"deltas must be positive, got {d}")
-        for k in self.levels:
-            if k not in (1, 2, 3, 4):
-                raise ValueError(f"levels must lie in 1..4, got {k}")
-        if not (0 < self.target_accuracy <= 1):
-            raise ValueError(f"target_accuracy must lie in (0, 1], got {self.target_accuracy}")
-        if not (self.rules and self.deltas and self.seeds and self.levels):
-            raise ValueError("rules, deltas, seeds and levels must each hold at least one value")
+        if not isinstance(self.name, str):
+            raise SpecError(f"name must be a string, got {self.name!r}")
+        self.rules = _values("rules", self.rules, lambda v: v in RULES, f"rules from {list(RULES)}", '["sl"]')
+        self.analyses = _values("analyses", self.analyses, lambda v: v in ANALYSES, f"analyses from {list(ANALYSES)}",
+                                '["dynamics"]', empty=True)
+        self.deltas = tuple(float(d) for d in _values("deltas", self.deltas, lambda v: _number(v) and v > 0,
+                                                       "positive numbers", "[0.1]"))
+        self.seeds = tuple(int(k) for k in _values("seeds", self.seeds, lambda v: _integer(v) and v >= 0,
+                                                    "non-negative integers", "[0, 1]"))
+        self.levels = tuple(int(k) for k in _values("levels", self.levels, lambda v: _integer(v) and v in LEVELS,
+                                                     f"integers in {list(LEVELS)}", "[3]"))
+        if not (_integer(self.hidden_size) and self.hidden_size >= 1):
+            raise SpecError(f"hidden_size must be a positive integer, got {self.hidden_size!r}")
+        if not (_number(self.target_accuracy) and 0 < self.target_accuracy <= 1):
+            raise SpecError(f"target_accuracy must be a number in (0, 1], got {self.target_accuracy!r}")
+        if not isinstance(self.track_checkpoints, bool):
+            raise SpecError(f"track_checkpoints must be true or false, got {self.track_checkpoints!r}")
+        for table, allowed in (("rl", _trainer_keys), ("sl", _trainer_keys), ("task", _task_keys),
+                               ("analysis", _analysis_keys)):
+            value = getattr(self, table)
+            if not isinstance(value, dict):
+                raise SpecError(f"[{table}] must be a table of settings, got {value!r}")
+            if value:
+                _check_keys(f"[{table}]", value, allowed(table))
+        for key, value in self.analysis.items():
+            _check_analysis_value(key, value)
+        if self.task:
+            _check_task(self.task, self.levels)
 
     def cells(self) -> list[Cell]:
         """Every cell of the grid, pairs adjacent (level, delta, seed, then rule)."""
@@ -131,22 +156,125 @@ class ExperimentSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ExperimentSpec":
-        """Build a spec from a dict (e.g. parsed TOML); unknown keys raise ``TypeError`` naming them."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise TypeError(f"unknown experiment setting(s) {unknown}; allowed: {sorted(known)}")
+        """Build a spec from a dict (e.g. parsed TOML); an unknown key or a bad value raises :class:`SpecError`."""
+        if not isinstance(data, dict):
+            raise SpecError(f"an experiment spec must be a table of settings, got {type(data).__name__} {data!r}")
+        _check_keys("experiment", data, [f.name for f in dataclasses.fields(cls)])
         return cls(**data)
 
     @classmethod
     def load(cls, path: str | Path) -> "ExperimentSpec":
-        """Read a TOML (or JSON) spec file."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"no experiment spec at {path}")
-        text = path.read_text()
-        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-        return cls.from_dict(data)
+        """Read a TOML (or JSON) spec file; every error names the file (see :func:`read_spec_file`)."""
+        data = read_spec_file(path)
+        try:
+            return cls.from_dict(data)
+        except SpecError as err:
+            raise SpecError(f"{path}: {err}") from None
+
+
+def read_spec_file(path: str | Path) -> dict[str, Any]:
+    """The table of settings in a TOML (or ``.json``) file.
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        SpecError: a folder, a binary file, a syntax error, or not a table; the message names the file.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no spec file at {path}")
+    if not path.is_file():
+        raise SpecError(f"{path} is a folder, not a spec file")
+    try:
+        text = path.read_bytes().decode("utf-8")
+        if "\x00" in text:
+            raise UnicodeError
+    except UnicodeError:
+        raise SpecError(f"{path} is not a text file (a TOML or JSON spec was expected)") from None
+    kind = "JSON" if path.suffix == ".json" else "TOML"
+    try:
+        data = json.loads(text) if kind == "JSON" else tomllib.loads(text)
+    except json.JSONDecodeError as err:
+        raise SpecError(f"{path}: invalid JSON: {err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise SpecError(f"{path}: invalid TOML: {err}") from None
+    if not isinstance(data, dict):
+        raise SpecError(f"{path}: a spec must be a table of settings (a {kind} object), got a {type(data).__name__}")
+    return data
+
+
+# ---------------------------------------------------------------------- validation
+def _integer(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _values(name: str, value: Any, ok: Callable[[Any], bool], what: str, example: str,
+            empty: bool = False) -> tuple:
+    """``value`` as a tuple, checked to be a list of values that are ``ok``."""
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, (list, tuple)):
+        raise SpecError(f"{name} must be a list of {what}, such as {name} = {example}; got {value!r}")
+    for v in value:
+        if not ok(v):
+            raise SpecError(f"{name} must be a list of {what}; got {v!r} in {list(value)!r}")
+    if not (value or empty):
+        raise SpecError(f"{name} must hold at least one value, such as {name} = {example}")
+    return tuple(value)
+
+
+def _check_keys(where: str, data: dict, allowed: Sequence[str]) -> None:
+    unknown = sorted(str(k) for k in set(data) - set(allowed))
+    if unknown:
+        hints = [m for k in unknown for m in difflib.get_close_matches(k, allowed, n=1)]
+        hint = f" (did you mean {', '.join(repr(h) for h in hints)}?)" if hints else ""
+        if where in ("[rl]", "[sl]") and set(unknown) & set(SET_BY_EXPERIMENT):
+            hint += " (the experiment sets seed, delta, hidden_size, target_accuracy and the task itself)"
+        what = "experiment setting(s)" if where == "experiment" else f"setting(s) in {where}"
+        raise SpecError(f"unknown {what} {unknown}{hint}; allowed: {sorted(allowed)}")
+
+
+@functools.lru_cache(maxsize=None)
+def _trainer_keys(rule: str) -> tuple[str, ...]:
+    """Keyword arguments of ``agents.train_rl`` / ``agents.train_sl`` that a spec's [rl] / [sl] table may set."""
+    import agents
+
+    trainer = agents.train_rl if rule == "rl" else agents.train_sl
+    return tuple(k for k in inspect.signature(trainer).parameters if k not in SET_BY_EXPERIMENT)
+
+
+def _task_keys(table: str) -> tuple[str, ...]:
+    from dm_envs import TaskConfig
+
+    return tuple(f.name for f in dataclasses.fields(TaskConfig))
+
+
+def _analysis_keys(table: str) -> tuple[str, ...]:
+    from .cell import DEFAULT_ANALYSIS
+
+    return tuple(DEFAULT_ANALYSIS)
+
+
+def _check_analysis_value(key: str, value: Any) -> None:
+    from .cell import DEFAULT_ANALYSIS
+
+    default = DEFAULT_ANALYSIS[key]
+    if _integer(default) and not (_integer(value) and value >= 1):
+        raise SpecError(f"[analysis] {key} must be a positive integer, got {value!r}")
+    if isinstance(default, str) and not isinstance(value, str):
+        raise SpecError(f"[analysis] {key} must be a string such as {default!r}, got {value!r}")
+
+
+def _check_task(task: dict, levels: Sequence[int]) -> None:
+    """Every level's task with the overrides must be a valid :class:`~dm_envs.TaskConfig`."""
+    from dm_envs import make_config
+
+    for level in levels:
+        try:
+            make_config(level, **task)
+        except (TypeError, ValueError) as err:
+            raise SpecError(f"[task] at level {level}: {err}") from None
 
 
 PRESETS: dict[str, dict[str, Any]] = {
