@@ -160,6 +160,7 @@ class StepResult(NamedTuple):
     context: Optional[np.ndarray] = None  # (N,)
     coherence: Optional[np.ndarray] = None  # (N, n_streams)
     direction: Optional[np.ndarray] = None  # (N, n_streams)
+    signed_coherence: Optional[np.ndarray] = None  # (N, n_streams), two-choice tasks (zeros otherwise)
 
 
 class TrialEngine:
@@ -204,6 +205,8 @@ class TrialEngine:
         # the integer metadata as one matrix, gathered in one go at trial ends:
         # [correct_choice, context, direction (n_streams)]
         self.meta = np.zeros((rows, 2 + config.n_streams), dtype=np.int64)
+        # and the float metadata: [coherence (n_streams), signed coherence (n_streams; zeros beyond two choices)]
+        self.fmeta = np.zeros((rows, 2 * config.n_streams))
         self.pos = np.zeros(n, dtype=np.int64)
         self.blocks_drawn = np.zeros(n, dtype=np.int64)  # how many blocks each env has drawn (identifies a block)
 
@@ -242,6 +245,8 @@ class TrialEngine:
         self.context[rows] = b.context
         self.correct_choice[rows] = b.correct_choice
         self.meta[rows] = np.column_stack([b.correct_choice, b.context, b.direction])
+        signed = b.signed_coherence if self.config.n_choices == 2 else np.zeros_like(b.coherence)
+        self.fmeta[rows] = np.column_stack([b.coherence, signed])
 
     def force_trial(self, env: int, conditions: dict[str, Any]) -> None:
         """Replace ``env``'s running trial, which must be at its first step, by one drawn with the given
@@ -279,7 +284,9 @@ class TrialEngine:
             self.pos = pos + 1
             return StepResult(reward, done, False)
         row = pos // self.t_max
-        meta = self.meta[row]  # one gather for the trial's integer metadata
+        meta = self.meta[row]  # one gather for the trial's integer metadata, one for its floats
+        fmeta = self.fmeta[row]
+        n_streams = self.config.n_streams
         ended = StepResult(
             reward,
             done,
@@ -290,8 +297,9 @@ class TrialEngine:
             end_step=pos - self.start[row],
             correct_choice=meta[:, 0],
             context=meta[:, 1],
-            coherence=self.coherence[row],
+            coherence=fmeta[:, :n_streams],
             direction=meta[:, 2:],
+            signed_coherence=fmeta[:, n_streams:],
         )
         self.pos = nxt = np.where(done, self.next_start[row], pos + 1)
         if np.count_nonzero(nxt < 0):  # some env finished its block: draw the next one

@@ -150,7 +150,7 @@ class DecisionMakingEnv(gym.Env):
         """Start the next trial (with ``seed``: a fresh trial sequence from that seed; with ``options``: a trial
         with the given conditions, see the class docstring)."""
         conditions = trial_conditions(self.config, options)
-        super().reset(seed=seed)
+        super().reset(seed=None if seed is None else as_int("seed", seed, low=0))
         e = self._engine
         if seed is not None or not self._started or e.rngs[0] is not self.np_random:
             e.rngs[0] = self.np_random

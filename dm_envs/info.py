@@ -93,12 +93,20 @@ def trial_info(
 def engine_trial_info(
     engine: TrialEngine, rows: Optional[np.ndarray], ended: Optional[StepResult] = None
 ) -> dict[str, np.ndarray]:
-    """:func:`trial_info` of the engine's metadata ``rows`` (one per env), or, with ``ended``, of the trials the
-    engine's last step was in (as :meth:`TrialEngine.step` gathered them before moving on)."""
+    """:data:`TRIAL_KEYS` of the engine's metadata ``rows`` (one per env), or, with ``ended``, of the trials the
+    engine's last step was in (as :meth:`TrialEngine.step` gathered them before moving on). Two gathers."""
     if ended is not None:
-        return trial_info(engine.config, ended.coherence, ended.direction, ended.context, ended.correct_choice)
-    meta = engine.meta[rows]  # [correct_choice, context, direction...] in one gather
-    return trial_info(engine.config, engine.coherence[rows], meta[:, 2:], meta[:, 1], meta[:, 0])
+        coherence, signed = ended.coherence, ended.signed_coherence
+        direction, context, correct_choice = ended.direction, ended.context, ended.correct_choice
+    else:
+        s = engine.config.n_streams
+        fmeta, meta = engine.fmeta[rows], engine.meta[rows]
+        coherence, signed = fmeta[:, :s], fmeta[:, s:]
+        direction, context, correct_choice = meta[:, 2:], meta[:, 1], meta[:, 0]
+    info = {"coherence": coherence, "direction": direction, "context": context, "correct_choice": correct_choice}
+    if engine.config.n_choices == 2:
+        info["signed_coherence"] = signed
+    return info
 
 
 def step_info(gt: np.ndarray, stage: np.ndarray, new_trial: np.ndarray) -> dict[str, np.ndarray]:
@@ -136,6 +144,13 @@ def split(info: Mapping[str, np.ndarray], n: int) -> list[dict[str, Any]]:
     return [dict(zip(keys, row)) for row in zip(*columns)]
 
 
+def read_only(info: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``info`` with every array made read-only (in place), for infos whose arrays several steps share."""
+    for value in info.values():
+        value.flags.writeable = False
+    return info
+
+
 def with_masks(info: Mapping[str, np.ndarray], mask: np.ndarray) -> dict[str, Any]:
     """Gymnasium's vector-info convention: every key ``k`` paired with a boolean mask ``_k`` (``mask``, shared)."""
     out: dict[str, Any] = dict(info)
@@ -147,6 +162,7 @@ __all__ = [
     "END_KEYS",
     "INFO_SCHEMA",
     "engine_trial_info",
+    "read_only",
     "STEP_KEYS",
     "TRIAL_KEYS",
     "end_info",

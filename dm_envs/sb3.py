@@ -22,7 +22,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 from ._engine import TrialEngine, trial_conditions
 from .config import TaskConfig, make_config
 from .env import _spaces, check_render_mode
-from .info import end_info, engine_trial_info, split, step_info, unbatch
+from .info import end_info, engine_trial_info, read_only, split, unbatch
 from .render import EngineRenderer, tile_frames
 from .validation import ResetNeededError, as_choice, as_int
 from .vector import VECTOR_RENDER_MODES, check_actions, seeds_for
@@ -42,7 +42,8 @@ class TrialVecEnv(VecEnv):
     ``TimeLimit.truncated`` (always False) and, when a trial ends, ``terminal_observation`` and ``episode``
     (``r``, ``l``, ``t``: what ``Monitor`` writes, so ``rollout/ep_rew_mean`` is logged and ``is_success`` feeds
     ``EvalCallback``'s success rate). ``venv.reset_infos[i]`` holds the trial keys of env ``i``'s current trial from
-    ``reset()`` and each autoreset on (the single env's ``reset()`` info).
+    ``reset()`` and each autoreset on (the single env's ``reset()`` info). The arrays of the trial keys are
+    read-only: the steps of a trial share them.
 
     **Reset options**: ``venv.set_options({...})`` before ``reset()`` (SB3's convention; one dict for all envs or a
     list of one per env): the single env's reset options, the conditions of each env's first trial.
@@ -78,6 +79,7 @@ class TrialVecEnv(VecEnv):
         self._ep_length = np.zeros(num_envs, dtype=np.int64)
         self._t0 = time.time()
         self._frames = EngineRenderer(self._engine, self.render_mode, "TrialVecEnv") if self.render_mode else None
+        self._trials: list[dict[str, Any]] = [{} for _ in range(num_envs)]  # trial keys of each env's trial
 
     @property
     def engine(self) -> TrialEngine:
@@ -98,7 +100,8 @@ class TrialVecEnv(VecEnv):
         self._reset_options()
         self._ep_return[:] = 0.0
         self._ep_length[:] = 0
-        self.reset_infos = split(engine_trial_info(e, e.current_rows()), self.num_envs)
+        self._trials = split(read_only(engine_trial_info(e, e.current_rows())), self.num_envs)
+        self.reset_infos = [dict(t) for t in self._trials]
         self._show()
         return e.current_obs()
 
@@ -111,27 +114,28 @@ class TrialVecEnv(VecEnv):
         e = self._engine
         a, self._actions = self._actions, None
         pos = e.pos
-        rows = e.current_rows()
-        gt, stage = e.gt[pos], e.stage[pos]
+        gt, stage = e.gt[pos].tolist(), e.stage[pos].tolist()
         if self._frames is not None:
             self._frames.record(a)
         r = e.step(a)
         self._ep_return += r.reward
         self._ep_length += 1
-        batched = engine_trial_info(e, rows)
-        batched.update(step_info(gt, stage, r.done))
-        batched["TimeLimit.truncated"] = np.zeros(self.num_envs, dtype=bool)
-        infos = split(batched, self.num_envs)
+        # the trial keys of each env's trial (cached per trial: its arrays are read-only and shared by its steps)
+        infos = [
+            {**trial, "gt": g, "stage": st, "new_trial": d, "TimeLimit.truncated": False}
+            for trial, g, st, d in zip(self._trials, gt, stage, r.done.tolist())
+        ]
         if r.any_done:
             elapsed = round(time.time() - self._t0, 6)
             ended = np.flatnonzero(r.done)
             end = end_info(r.outcome, r.choice)
-            next_trials = engine_trial_info(e, e.current_rows()[ended])
-            for j, i in enumerate(ended):
+            next_trials = split(read_only(engine_trial_info(e, e.current_rows()[ended])), len(ended))
+            for i, trial in zip(ended.tolist(), next_trials):
                 infos[i].update(unbatch(end, i))
                 infos[i]["terminal_observation"] = r.final_obs[i]
                 infos[i]["episode"] = {"r": float(self._ep_return[i]), "l": int(self._ep_length[i]), "t": elapsed}
-                self.reset_infos[i] = unbatch(next_trials, j)
+                self._trials[i] = trial
+                self.reset_infos[i] = dict(trial)
             self._ep_return[r.done] = 0.0
             self._ep_length[r.done] = 0
         self._show()
