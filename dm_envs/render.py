@@ -188,7 +188,7 @@ class TrialRenderer:
         config: TaskConfig,
         *,
         step_width: Optional[int] = None,
-        row_height: int = 24,
+        row_height: int = 30,
         value_range: tuple[float, float] = (-0.3, 1.3),
     ) -> None:
         self.config = config
