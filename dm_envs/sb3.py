@@ -40,7 +40,7 @@ class TrialVecEnv(VecEnv):
     infos: ``infos[i]`` is env ``i``'s step info (trial keys, ``gt``, ``stage``, ``new_trial``; on the step that ends
     a trial also ``outcome``, ``correct``, ``is_success``, ``choice``, ``performance``), plus
     ``TimeLimit.truncated`` (always False) and, when a trial ends, ``terminal_observation`` and ``episode``
-    (``r``, ``l``, ``t``: what ``Monitor`` writes, so ``rollout/ep_rew_mean`` is logged and ``is_success`` feeds
+    (``r`` rounded to 6 decimals, ``l``, ``t``: what ``Monitor`` writes, so ``rollout/ep_rew_mean`` is logged and ``is_success`` feeds
     ``EvalCallback``'s success rate). ``venv.reset_infos[i]`` holds the trial keys of env ``i``'s current trial from
     ``reset()`` and each autoreset on (the single env's ``reset()`` info). The arrays of the trial keys are
     read-only: the steps of a trial share them.
@@ -133,7 +133,7 @@ class TrialVecEnv(VecEnv):
             for i, trial in zip(ended.tolist(), next_trials):
                 infos[i].update(unbatch(end, i))
                 infos[i]["terminal_observation"] = r.final_obs[i]
-                infos[i]["episode"] = {"r": float(self._ep_return[i]), "l": int(self._ep_length[i]), "t": elapsed}
+                infos[i]["episode"] = {"r": round(float(self._ep_return[i]), 6), "l": int(self._ep_length[i]), "t": elapsed}
                 self._trials[i] = trial
                 self.reset_infos[i] = dict(trial)
             self._ep_return[r.done] = 0.0
