@@ -24,6 +24,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+__version__ = "0.1.0"  # the distribution's version, as dm_envs.__version__ (tests/test_versions.py checks)
+
 # public name -> module that defines it (imported on first access)
 _EXPORTS: dict[str, str] = {
     # --- the network
