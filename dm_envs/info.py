@@ -100,7 +100,7 @@ def engine_trial_info(
         direction, context, correct_choice = ended.direction, ended.context, ended.correct_choice
     else:
         s = engine.config.n_streams
-        fmeta, meta = engine.fmeta[rows], engine.meta[rows]
+        fmeta, meta = np.take(engine.fmeta, rows, axis=0), np.take(engine.meta, rows, axis=0)
         coherence, signed = fmeta[:, :s], fmeta[:, s:]
         direction, context, correct_choice = meta[:, 2:], meta[:, 1], meta[:, 0]
     info = {"coherence": coherence, "direction": direction, "context": context, "correct_choice": correct_choice}

@@ -158,7 +158,6 @@ class DecisionMakingVectorEnv(VectorEnv):
             info.update(with_masks(steps, self._everyone))
         else:
             done = r.done.copy()
-            done.flags.writeable = False
             info.update(with_masks(steps, ~done))
             final = engine_trial_info(e, None, r)
             final.update(steps)
