@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 from gymnasium.error import ResetNeeded
@@ -81,6 +81,29 @@ def _scalar(value: Any) -> Any:
     return value
 
 
+def _check(name: str, allowed: str, value: Any, problem: Optional[bool]) -> None:
+    """Raise for ``problem``: ``None`` is no problem, ``True`` a wrong type, ``False`` a value out of range."""
+    if problem is not None:
+        _fail(name, allowed, value, wrong_type=problem)
+
+
+def _int_problem(v: Any, low: Optional[int], high: Optional[int]) -> Optional[bool]:
+    if not _is_int(v):
+        return True
+    return False if (low is not None and v < low) or (high is not None and v > high) else None
+
+
+def _float_problem(
+    v: Any, low: Optional[float], high: Optional[float], *, low_open: bool = False, finite: bool = True
+) -> Optional[bool]:
+    if not _is_real(v):
+        return True
+    x = float(v)
+    too_low = low is not None and (x <= low if low_open else x < low)
+    bad = math.isnan(x) or (finite and math.isinf(x)) or too_low or (high is not None and x > high)
+    return False if bad else None
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -114,10 +137,7 @@ def as_int(
     """
     v = _scalar(value)
     what = allowed or " ".join(filter(None, ["an integer", _range_text(low, high)]))
-    if not _is_int(v):
-        _fail(name, what, value, wrong_type=True)
-    if (low is not None and v < low) or (high is not None and v > high):
-        _fail(name, what, value, wrong_type=False)
+    _check(name, what, value, _int_problem(v, low, high))
     return int(v)
 
 
@@ -137,15 +157,8 @@ def as_float(
     v = _scalar(value)
     words = ["a finite number" if finite else "a number", _range_text(low, high, low_open=low_open)]
     what = " ".join(filter(None, words))
-    if not _is_real(v):
-        _fail(name, what, value, wrong_type=True)
-    v = float(v)
-    if math.isnan(v) or (finite and math.isinf(v)):
-        _fail(name, what, value, wrong_type=False)
-    too_low = low is not None and (v <= low if low_open else v < low)
-    if too_low or (high is not None and v > high):
-        _fail(name, what, value, wrong_type=False)
-    return v
+    _check(name, what, value, _float_problem(v, low, high, low_open=low_open, finite=finite))
+    return float(v)
 
 
 def as_bool(name: str, value: Any) -> bool:
@@ -167,8 +180,22 @@ def as_choice(name: str, value: Any, allowed: Sequence[str]) -> str:
     return v
 
 
-def _as_sequence(name: str, value: Any, what: str, length: Optional[int], min_len: int) -> list[Any]:
-    """The elements of a list, tuple or 1-d array (a scalar counts as one element); strings and mappings rejected."""
+def _elements(
+    name: str,
+    value: Any,
+    kind: str,
+    bounds: str,
+    length: Optional[int],
+    min_len: int,
+    problem: Callable[[Any], Optional[bool]],
+) -> list[Any]:
+    """The checked elements (as Python scalars) of a list, tuple or 1-d array; a scalar counts as one element.
+    Strings and mappings are rejected, not split; ``problem(element)`` checks each element."""
+    if length is not None:
+        head = f"{length} {kind}{'s' if length != 1 else ''}"
+    else:
+        head = f"a list of {kind}s" + (f" (at least {min_len})" if min_len > 1 else "")
+    what = " ".join(filter(None, [head, bounds]))
     if isinstance(value, (str, bytes, Mapping)) or value is None:
         _fail(name, what, value, wrong_type=True)
     if isinstance(value, np.ndarray):
@@ -183,15 +210,10 @@ def _as_sequence(name: str, value: Any, what: str, length: Optional[int], min_le
         items = [value]
     if (length is not None and len(items) != length) or len(items) < min_len:
         _fail(name, what, value, wrong_type=False)
-    return items
-
-
-def _sequence_text(kind: str, bounds: str, length: Optional[int], min_len: int) -> str:
-    if length is not None:
-        head = f"{length} {kind}{'s' if length != 1 else ''}"
-    else:
-        head = f"a list of {kind}s" + (f" (at least {min_len})" if min_len > 1 else "")
-    return " ".join(filter(None, [head, bounds]))
+    values = [_scalar(item) for item in items]
+    for v in values:
+        _check(name, what, value, problem(v))
+    return values
 
 
 def as_float_sequence(
@@ -208,18 +230,9 @@ def as_float_sequence(
     ``length`` fixes the number of elements; otherwise at least ``min_len``. A string is rejected, not split into
     characters.
     """
-    what = _sequence_text("finite number", _range_text(low, high), length, min_len)
-    items = _as_sequence(name, value, what, length, min_len)
-    out = []
-    for item in items:
-        v = _scalar(item)
-        if not _is_real(v):
-            _fail(name, what, value, wrong_type=True)
-        v = float(v)
-        if not math.isfinite(v) or (low is not None and v < low) or (high is not None and v > high):
-            _fail(name, what, value, wrong_type=False)
-        out.append(v)
-    return tuple(out)
+    bounds = _range_text(low, high)
+    values = _elements(name, value, "finite number", bounds, length, min_len, lambda v: _float_problem(v, low, high))
+    return tuple(float(v) for v in values)
 
 
 def as_int_sequence(
@@ -232,17 +245,9 @@ def as_int_sequence(
     min_len: int = 1,
 ) -> tuple[int, ...]:
     """``value`` (an integer, or a list, tuple or 1-d array of integers) as a tuple of ints in ``[low, high]``."""
-    what = _sequence_text("integer", _range_text(low, high), length, min_len)
-    items = _as_sequence(name, value, what, length, min_len)
-    out = []
-    for item in items:
-        v = _scalar(item)
-        if not _is_int(v):
-            _fail(name, what, value, wrong_type=True)
-        if (low is not None and v < low) or (high is not None and v > high):
-            _fail(name, what, value, wrong_type=False)
-        out.append(int(v))
-    return tuple(out)
+    bounds = _range_text(low, high)
+    values = _elements(name, value, "integer", bounds, length, min_len, lambda v: _int_problem(v, low, high))
+    return tuple(int(v) for v in values)
 
 
 def check_keys(

@@ -199,13 +199,8 @@ def test_reset_options_set_the_next_trial_and_leave_the_sequence_alone():
     obs, info = forced.reset(seed=8, options=conditions)
     assert info["context"] == 1 and info["correct_choice"] == 1  # stream 2 decides; it favours choice 2
     np.testing.assert_allclose(info["signed_coherence"], [0.4, -0.1])
-    steps = 0
-    while True:
-        obs, _, terminated, _, step = forced.step(0)
-        steps += 1
-        if terminated:
-            break
-    assert steps == 3 + 15 + 5 + 3 and step["outcome"] == "miss"
+    results = [forced.step(0) for _ in range(3 + 15 + 5 + 3)]  # fixate throughout: a miss at the last step
+    assert [r[2] for r in results] == [False] * 25 + [True] and results[-1][4]["outcome"] == "miss"
     while not plain.step(0)[2]:  # the plain env plays its (different) first trial too
         pass
     # the trials after the forced one are those the env would have run anyway

@@ -30,7 +30,5 @@ def test_lazy_sb3_module_attribute():
         "    assert 'nope' in str(err)\n"
         "else:\n"
         "    raise AssertionError('no AttributeError')\n"
-        "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "ok"
+    subprocess.run([sys.executable, "-c", code], check=True)  # fails on any assertion in the code
