@@ -1,21 +1,18 @@
 """Pictures of a trial, drawn with numpy: the ``rgb_array`` and ``human`` render modes of every env front end.
 
 :class:`TrialRenderer` draws the trial so far into an ``(H, W, 3)`` uint8 array of a fixed size per task (so the
-frames of a run make a video)::
+frames of a run make a video; ``docs/img/trial_render.png`` is one):
 
-    FIX   ▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔▔╲___      one row per input channel: its trace over
-    S1C1  ____/‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾╲_______________     time on the background of its stage
-    S1C2  ____/‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾‾╲_______________     (fixation grey, stimulus yellow, delay
-    ...                                                                  blue, decision green)
-    ACT   ░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░░▓      the agent's actions (grey: fixate; colour
-    GT                                                     ▓▓▓ ▓     of the choice); the correct choice
-
+* one row per input channel (``FIX``, ``SsCj`` for choice ``j`` of stream ``s``, ``CTXk``): its trace over the steps
+  shown so far, on the background of each step's stage (fixation grey, stimulus yellow, delay blue, decision green);
+* ``ACT``: one cell per step taken, grey for fixate, else the colour of the choice; ``GT``: the correct action in
+  the decision stage.
 * Stream channel ``j`` (``SsCj``) and the action and ground-truth cells of choice ``j`` share one colour
   (:data:`CHOICE_COLORS`: blue, orange, purple, ...); fixation is black, the context cue (``CTXk``) grey.
 * The swatches right of ``ACT`` and ``GT`` show the choice made (once made) and the correct choice.
 * When the trial has ended, the frame's border shows the outcome: green correct, red wrong, orange abort or miss.
 
-Drawing a frame takes well under a millisecond and needs numpy only; :func:`save_png` writes one to a PNG file
+Drawing a frame takes under a millisecond and needs numpy only; :func:`save_png` writes one to a PNG file
 (zlib, no imaging library). :class:`HumanWindow` shows frames in a matplotlib window for ``render_mode="human"``;
 without a display it warns once and shows nothing (use ``"rgb_array"`` there).
 """
