@@ -23,7 +23,7 @@ import sys
 import types
 from typing import Any
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the distribution's version, as dm_envs.__version__ (tests/test_versions.py checks)
 
 # public name -> module that defines it (imported on first access)
 _EXPORTS: dict[str, str] = {

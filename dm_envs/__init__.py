@@ -11,11 +11,16 @@ Importing the package registers the environments::
     env = gym.make("dm_envs:ContextDecisionMaking-v0")            # no prior import needed
 
 One trial generator (:func:`sample_trials`) feeds the single env, the batched vector env, the SB3 adapter
-(:mod:`dm_envs.sb3`, imported on demand) and the supervised :class:`TrialDataset`, so reinforcement and supervised
-learning see identically distributed trials.
+(:mod:`dm_envs.sb3`: ``dm_envs.sb3.make_sb3_vec_env(...)`` imports it, and Stable-Baselines3, on first access) and
+the supervised :class:`TrialDataset`, so reinforcement and supervised learning see identically distributed trials.
+All front ends share one info schema (:mod:`dm_envs.info`), render trials with :mod:`dm_envs.render` and check
+their input with :mod:`dm_envs.validation`.
 """
 
 from __future__ import annotations
+
+import importlib
+from types import ModuleType
 
 import gymnasium as gym
 
@@ -30,9 +35,11 @@ from .config import (
 )
 from .dataset import SupervisedBatch, TrialDataset
 from .env import DecisionMakingEnv
+from .info import END_KEYS, INFO_SCHEMA, STEP_KEYS, TRIAL_KEYS
 from .observers import ObserverResult, bayes_accuracy, integrator_accuracy
 from .scoring import TrialScores, oracle_policy, random_policy, run_closed_loop, score_actions
 from .trials import TrialBatch, sample_trials, stage_input
+from .validation import InvalidTypeError, InvalidValueError, ResetNeededError
 from .vector import DecisionMakingVectorEnv
 
 __version__ = "0.1.0"
@@ -63,16 +70,37 @@ def _register() -> None:
 
 _register()
 
+_LAZY_SUBMODULES = ("sb3",)  # submodules that import heavy dependencies (Stable-Baselines3, torch)
+
+
+def __getattr__(name: str) -> ModuleType:
+    """``dm_envs.sb3``: import the SB3 adapter (and Stable-Baselines3) on first access, not at ``import dm_envs``."""
+    if name in _LAZY_SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))
+
+
 __all__ = [
     "COMPLEXITY_LEVELS",
     "DEFAULT_COMPLEXITY",
+    "END_KEYS",
     "ENV_IDS",
+    "INFO_SCHEMA",
     "OUTCOMES",
     "PRESETS",
     "STAGES",
+    "STEP_KEYS",
+    "TRIAL_KEYS",
     "TRIALS_PER_BLOCK",
     "DecisionMakingEnv",
     "DecisionMakingVectorEnv",
+    "InvalidTypeError",
+    "InvalidValueError",
+    "ResetNeededError",
     "ObserverResult",
     "SupervisedBatch",
     "TaskConfig",

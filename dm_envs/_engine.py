@@ -17,13 +17,22 @@ own generator: the ``i``-th trial an env seeded ``s`` runs is the same whether i
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence
+from typing import Any, Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 from gymnasium.utils import seeding
 
-from .config import DECISION, DELAY, FIXATION, STIMULUS, TaskConfig
+from .config import DECISION, DELAY, FIXATION, STAGES, STIMULUS, TaskConfig
 from .trials import TrialBatch, sample_trials
+from .validation import (
+    InvalidTypeError,
+    InvalidValueError,
+    as_float_sequence,
+    as_int,
+    as_int_sequence,
+    check_keys,
+    describe_value,
+)
 
 TRIALS_PER_BLOCK = 64
 """Trials drawn per call of the generator by an env (amortises the call over many steps)."""
@@ -86,6 +95,47 @@ def step_codes(trials: TrialBatch) -> np.ndarray:
     return codes
 
 
+TRIAL_CONDITIONS: tuple[str, ...] = ("coherence", "direction", "signed_coherence", "context", "durations")
+"""The ``reset(options=...)`` keys of every env: conditions that the next trial is drawn with."""
+
+
+def trial_conditions(config: TaskConfig, options: Optional[Mapping[str, Any]]) -> dict[str, Any]:
+    """Check ``reset(options=...)`` and return them as :func:`~dm_envs.trials.sample_trials` overrides for one trial.
+
+    Keys (all optional; :data:`TRIAL_CONDITIONS`): ``coherence`` (``n_streams`` numbers in [0, 1]), ``direction``
+    (``n_streams`` integers in ``[0, n_choices - 1]``), ``signed_coherence`` (two-choice tasks: ``n_streams``
+    numbers in [-1, 1]; not with ``coherence``/``direction``), ``context`` (an integer in ``[0, n_streams - 1]``),
+    ``durations`` (steps of the four stages, each within the range the task allows).
+    """
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise InvalidTypeError(f"options must be a dict with keys from {list(TRIAL_CONDITIONS)}, got {describe_value(options)}")
+    check_keys("reset option(s)", options, TRIAL_CONDITIONS)
+    s, k = config.n_streams, config.n_choices
+    out: dict[str, Any] = {}
+    if "signed_coherence" in options:
+        if k != 2:
+            raise InvalidValueError(f"signed_coherence is a reset option of two-choice tasks; this task has {k} choices: use coherence and direction")
+        if "coherence" in options or "direction" in options:
+            raise InvalidValueError("give signed_coherence or coherence/direction as reset options, not both")
+        out["signed_coherence"] = as_float_sequence("signed_coherence", options["signed_coherence"], low=-1.0, high=1.0, length=s)
+    if "coherence" in options:
+        out["coherence"] = as_float_sequence("coherence", options["coherence"], low=0.0, high=1.0, length=s)
+    if "direction" in options:
+        out["direction"] = as_int_sequence("direction", options["direction"], low=0, high=k - 1, length=s)
+    if "context" in options:
+        out["context"] = as_int("context", options["context"], low=0, high=s - 1)
+    if "durations" in options:
+        ranges = [config.stage_step_range(name) for name in STAGES]
+        durations = as_int_sequence("durations", options["durations"], low=0, length=len(STAGES))
+        if any(not lo <= d <= hi for d, (lo, hi) in zip(durations, ranges)):
+            allowed = ", ".join(f"{name} {lo}-{hi}" for name, (lo, hi) in zip(STAGES, ranges))
+            raise InvalidValueError(f"durations must be steps within the task's ranges ({allowed}), got {describe_value(options['durations'])}")
+        out["durations"] = durations
+    return out
+
+
 def rng_from_seed(seed: int | None) -> np.random.Generator:
     """The generator Gymnasium's ``reset(seed=...)`` creates, so vector and single envs draw identically."""
     return seeding.np_random(seed)[0]
@@ -110,6 +160,7 @@ class StepResult(NamedTuple):
     context: Optional[np.ndarray] = None  # (N,)
     coherence: Optional[np.ndarray] = None  # (N, n_streams)
     direction: Optional[np.ndarray] = None  # (N, n_streams)
+    signed_coherence: Optional[np.ndarray] = None  # (N, n_streams), two-choice tasks (zeros otherwise)
 
 
 class TrialEngine:
@@ -154,39 +205,61 @@ class TrialEngine:
         # the integer metadata as one matrix, gathered in one go at trial ends:
         # [correct_choice, context, direction (n_streams)]
         self.meta = np.zeros((rows, 2 + config.n_streams), dtype=np.int64)
+        # and the float metadata: [coherence (n_streams), signed coherence (n_streams; zeros beyond two choices)]
+        self.fmeta = np.zeros((rows, 2 * config.n_streams))
         self.pos = np.zeros(n, dtype=np.int64)
         self.blocks_drawn = np.zeros(n, dtype=np.int64)  # how many blocks each env has drawn (identifies a block)
 
     # ------------------------------------------------------------------ blocks
     def _fill_block(self, env: int) -> None:
         """Draw a new block of trials for ``env`` and put the env at its first step."""
-        b = sample_trials(self.config, self.k, self.rngs[env])
-        k, t_max, T = self.k, self.t_max, b.n_steps
-        span = slice(env * self.region, (env + 1) * self.region)
+        k = self.k
+        self._write_trials(env * k, sample_trials(self.config, k, self.rngs[env]))
+        rows = slice(env * k, (env + 1) * k)
+        self.next_start[rows] = np.append(self.start[rows][1:], -1)
+        self.pos[env] = env * self.region
+        self.blocks_drawn[env] += 1
+
+    def _write_trials(self, first_row: int, b: TrialBatch) -> None:
+        """Put the trials of ``b`` on the tape rows ``first_row, first_row + 1, ...`` (their steps and metadata)."""
+        k, t_max, T = len(b), self.t_max, b.n_steps
+        span = slice(first_row * t_max, (first_row + k) * t_max)
 
         def put(tape: np.ndarray, values: np.ndarray) -> None:
-            # trial j of the block occupies tape slots [j * t_max, j * t_max + length_j)
+            # trial j occupies tape slots [j * t_max, j * t_max + length_j) of the span
             tape[span].reshape(k, t_max, *tape.shape[1:])[:, :T] = values
 
         put(self.obs, b.obs)
         put(self.gt, b.gt)
         put(self.stage, b.stage)
         put(self.key, step_keys(b))
-        rows = slice(env * k, (env + 1) * k)
+        rows = slice(first_row, first_row + k)
         start = span.start + np.arange(k) * t_max
         last = start + b.length - 1
         put(self.final_pos, np.minimum(start[:, None] + np.arange(1, T + 1), last[:, None]))
         self.start[rows] = start
         self.last[rows] = last
-        self.next_start[rows] = np.append(start[1:], -1)
         self.length[rows] = b.length
         self.coherence[rows] = b.coherence
         self.direction[rows] = b.direction
         self.context[rows] = b.context
         self.correct_choice[rows] = b.correct_choice
         self.meta[rows] = np.column_stack([b.correct_choice, b.context, b.direction])
-        self.pos[env] = span.start
-        self.blocks_drawn[env] += 1
+        signed = b.signed_coherence if self.config.n_choices == 2 else np.zeros_like(b.coherence)
+        self.fmeta[rows] = np.column_stack([b.coherence, signed])
+
+    def force_trial(self, env: int, conditions: dict[str, Any]) -> None:
+        """Replace ``env``'s running trial, which must be at its first step, by one drawn with the given
+        :func:`~dm_envs.trials.sample_trials` overrides (``coherence``, ``direction``, ``signed_coherence``,
+        ``context``, ``durations``; checked by :func:`trial_conditions`).
+
+        The trial is drawn from a generator spawned from the env's own, so it is reproducible from the env's seed
+        and the trials after it are those the env would have run anyway.
+        """
+        if int(self.pos[env]) % self.t_max != 0:
+            raise RuntimeError("force_trial() needs the env at the first step of a trial")
+        rng = self.rngs[env].spawn(1)[0]
+        self._write_trials(int(self.pos[env]) // self.t_max, sample_trials(self.config, 1, rng, **conditions))
 
     def seed(self, seeds: Sequence[int | None]) -> None:
         """Give env ``i`` a fresh generator seeded ``seeds[i]`` (``None``: from OS entropy)."""
@@ -211,7 +284,9 @@ class TrialEngine:
             self.pos = pos + 1
             return StepResult(reward, done, False)
         row = pos // self.t_max
-        meta = self.meta[row]  # one gather for the trial's integer metadata
+        meta = self.meta[row]  # one gather for the trial's integer metadata, one for its floats
+        fmeta = self.fmeta[row]
+        n_streams = self.config.n_streams
         ended = StepResult(
             reward,
             done,
@@ -222,8 +297,9 @@ class TrialEngine:
             end_step=pos - self.start[row],
             correct_choice=meta[:, 0],
             context=meta[:, 1],
-            coherence=self.coherence[row],
+            coherence=fmeta[:, :n_streams],
             direction=meta[:, 2:],
+            signed_coherence=fmeta[:, n_streams:],
         )
         self.pos = nxt = np.where(done, self.next_start[row], pos + 1)
         if np.count_nonzero(nxt < 0):  # some env finished its block: draw the next one

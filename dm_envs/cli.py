@@ -1,14 +1,18 @@
-"""``dmd demo``: run trials of every task and print their structure and reference accuracies."""
+"""``dmd demo``: run trials of every task and print their structure and reference accuracies (``--save-pictures DIR``:
+and save a picture of a trial of each task)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .config import COMPLEXITY_LEVELS, STAGES, TaskConfig, make_config
+from .env import DecisionMakingEnv
 from .observers import bayes_accuracy, integrator_accuracy
+from .render import save_png
 from .scoring import oracle_policy, random_policy, run_closed_loop
 from .trials import sample_trials
 
@@ -19,7 +23,25 @@ def add_commands(sub: Any) -> None:
     p.add_argument("--trials", type=int, default=2000, help="trials per task and policy (default 2000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tasks", nargs="*", default=None, help="levels 1-4 and/or 'neurogym' (default: all)")
+    p.add_argument(
+        "--save-pictures",
+        metavar="DIR",
+        default=None,
+        help="also save a PNG picture (render_mode='rgb_array') of one trial of each task, played by the oracle",
+    )
     p.set_defaults(func=run_demo)
+
+
+def save_trial_picture(env_kwargs: dict[str, Any], path: Path, seed: int = 0) -> Path:
+    """Play one trial of the task with the oracle (fixate, then the correct choice) and save its last frame."""
+    env = DecisionMakingEnv(render_mode="rgb_array", **env_kwargs)
+    env.reset(seed=seed)
+    terminated = False
+    while not terminated:
+        _, _, terminated, _, _ = env.step(int(env._engine.current_gt()[0]))
+    frame = env.render()
+    env.close()
+    return save_png(path, frame)
 
 
 def describe(cfg: TaskConfig) -> str:
@@ -50,6 +72,10 @@ def run_demo(args: argparse.Namespace) -> int:
         print(describe(cfg))
         trial = sample_trials(cfg, 1, np.random.default_rng(args.seed))
         print("  one trial, stage per step: " + "".join("FSDR"[s] for s in trial.stage[0]))
+        if args.save_pictures:
+            kwargs = {"preset": key} if isinstance(key, str) else {"complexity": key}
+            name = f"trial_{key}.png" if isinstance(key, str) else f"trial_level{key}.png"
+            print(f"  picture of a trial: {save_trial_picture(kwargs, Path(args.save_pictures) / name, args.seed)}")
         n = args.trials
         integ = integrator_accuracy(cfg, n, args.seed)
         bayes = bayes_accuracy(cfg, n, args.seed)
@@ -64,4 +90,4 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_commands", "describe", "run_demo"]
+__all__ = ["add_commands", "describe", "run_demo", "save_trial_picture"]

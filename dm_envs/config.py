@@ -22,9 +22,21 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any, Mapping, Union
 
 import numpy as np
+
+from .validation import (
+    InvalidTypeError,
+    InvalidValueError,
+    as_bool,
+    as_choice,
+    as_float,
+    as_float_sequence,
+    as_int,
+    check_keys,
+    describe_value,
+)
 
 Duration = Union[float, int, tuple]
 
@@ -92,37 +104,22 @@ class TaskConfig:
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
-        # Normalise containers so that configs built from JSON (lists) equal and hash like the presets (tuples).
-        object.__setattr__(self, "coherences", tuple(float(c) for c in np.atleast_1d(self.coherences)))
-        for stage in STAGES:
-            object.__setattr__(self, stage, _normalise_duration(getattr(self, stage)))
-        self.validate()
+        # Every field in its canonical type (tuples, floats, ints, bools), so that configs built from JSON (lists)
+        # equal and hash like the presets; a wrong type or value raises here, naming the field.
+        for key, value in _canonical_fields(self).items():
+            object.__setattr__(self, key, value)
+        self._validate_durations()
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> None:
-        """Raise ``ValueError`` naming the parameter and its allowed range if any field is invalid."""
-        if not (isinstance(self.dt, (int, float)) and self.dt > 0 and math.isfinite(self.dt)):
-            raise ValueError(f"dt must be a positive number of ms, got {self.dt!r}")
+        """Raise ``ValueError`` (``TypeError`` for a wrong type; see :mod:`dm_envs.validation`) naming the parameter,
+        its value and what is allowed if any field is invalid."""
+        _canonical_fields(self)
+        self._validate_durations()
+
+    def _validate_durations(self) -> None:
         for stage in STAGES:
             _validate_duration(stage, getattr(self, stage), self.dt, allow_zero=(stage == "delay"))
-        if len(self.coherences) == 0:
-            raise ValueError("coherences must hold at least one value in [0, 1]")
-        for c in self.coherences:
-            if not (0.0 <= c <= 1.0):
-                raise ValueError(f"coherences must lie in [0, 1], got {c!r} in {self.coherences}")
-        _check_choice("noise", self.noise, NOISE_MODELS)
-        _check_choice("noise_on", self.noise_on, NOISE_ON)
-        _check_choice("fixation_input", self.fixation_input, FIXATION_SPANS)
-        _check_choice("fixation_required", self.fixation_required, FIXATION_SPANS)
-        if not (self.noise_amplitude >= 0 and math.isfinite(self.noise_amplitude)):
-            raise ValueError(f"noise_amplitude must be a finite number >= 0, got {self.noise_amplitude!r}")
-        if not (isinstance(self.n_choices, (int, np.integer)) and self.n_choices >= 2):
-            raise ValueError(f"n_choices must be an integer >= 2, got {self.n_choices!r}")
-        if not (isinstance(self.n_streams, (int, np.integer)) and self.n_streams >= 1):
-            raise ValueError(f"n_streams must be an integer >= 1, got {self.n_streams!r}")
-        for key in ("reward_correct", "reward_fail", "reward_abort", "reward_miss"):
-            if not math.isfinite(getattr(self, key)):
-                raise ValueError(f"{key} must be a finite number, got {getattr(self, key)!r}")
 
     # ------------------------------------------------------------------ derived quantities
     @property
@@ -192,35 +189,37 @@ class TaskConfig:
 
 
 # ---------------------------------------------------------------------- duration helpers
-def _normalise_duration(d: Duration) -> Duration:
+DURATION_FORMS = "a number of ms or a tuple like ('uniform', lo, hi)"
+
+
+def _normalise_duration(stage: str, d: Any) -> Duration:
+    """A duration as a float (ms) or a tuple ``(kind, floats...)`` (``("choice", (floats...))``); bad types raise."""
     if isinstance(d, (list, tuple)):
-        if len(d) == 0 or not isinstance(d[0], str):
-            raise ValueError(f"a random duration is a tuple starting with one of {DURATION_KINDS}, got {d!r}")
-        kind = d[0]
+        if len(d) == 0:
+            raise InvalidValueError(f"{stage} must be {DURATION_FORMS}, got {describe_value(d)}")
+        kind = as_choice(f"{stage} distribution", d[0], DURATION_KINDS)
         if kind == "choice":
-            values = d[1] if len(d) == 2 and isinstance(d[1], (list, tuple)) else d[1:]
-            return ("choice", tuple(float(v) for v in values))
-        return (kind, *(float(v) for v in d[1:]))
-    if isinstance(d, (int, float, np.integer, np.floating)):
-        return float(d)
-    raise ValueError(f"a duration is a number of ms or a tuple like ('uniform', lo, hi), got {d!r}")
+            values = d[1] if len(d) == 2 and isinstance(d[1], (list, tuple, np.ndarray)) else d[1:]
+            return ("choice", as_float_sequence(f"{stage} choice durations", values, min_len=0))
+        return (kind, *as_float_sequence(f"{stage} {kind} parameters", d[1:], min_len=0))
+    if not isinstance(d, (int, float, np.integer, np.floating, np.ndarray)) or isinstance(d, bool):
+        raise InvalidTypeError(f"{stage} must be {DURATION_FORMS}, got {describe_value(d)}")
+    return as_float(stage, d)
 
 
 def _validate_duration(stage: str, d: Duration, dt: float, allow_zero: bool) -> None:
     lo_ms_allowed = "0" if allow_zero else f"dt={dt:g}"
     if isinstance(d, tuple):
         kind = d[0]
-        if kind not in DURATION_KINDS:
-            raise ValueError(f"{stage}: unknown duration distribution {kind!r}; allowed: {DURATION_KINDS}")
         if kind == "uniform" and (len(d) != 3 or d[1] > d[2]):
-            raise ValueError(f"{stage}: ('uniform', lo, hi) needs lo <= hi, got {d!r}")
+            raise InvalidValueError(f"{stage}: ('uniform', lo, hi) needs lo <= hi, got {d!r}")
         if kind == "truncexp" and (len(d) != 4 or d[1] <= 0 or d[2] >= d[3]):
-            raise ValueError(f"{stage}: ('truncexp', mean, lo, hi) needs mean > 0 and lo < hi, got {d!r}")
+            raise InvalidValueError(f"{stage}: ('truncexp', mean, lo, hi) needs mean > 0 and lo < hi, got {d!r}")
         if kind == "choice" and len(d[1]) == 0:
-            raise ValueError(f"{stage}: ('choice', values) needs at least one value")
+            raise InvalidValueError(f"{stage}: ('choice', values) needs at least one value, got {d!r}")
     lo, hi = _duration_step_range(d, dt)
     if lo < 0 or (not allow_zero and lo < 1) or hi < lo:
-        raise ValueError(
+        raise InvalidValueError(
             f"{stage} duration must be >= {lo_ms_allowed} ms (at least one step of dt={dt:g} ms"
             f"{'' if not allow_zero else ', or 0'}), got {d!r}"
         )
@@ -245,16 +244,30 @@ def _duration_step_range(d: Duration, dt: float) -> tuple[int, int]:
     return _steps(d[2], dt), _steps(d[3] - 1e-6 * dt, dt)
 
 
-def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+def _canonical_fields(cfg: "TaskConfig") -> dict[str, Any]:
+    """Every field of ``cfg`` checked and in its canonical type (raises naming the first bad field)."""
+    if not isinstance(cfg.name, str):
+        raise InvalidTypeError(f"name must be a string, got {describe_value(cfg.name)}")
+    out: dict[str, Any] = {"dt": as_float("dt", cfg.dt, low=0.0, low_open=True)}
+    for stage in STAGES:
+        out[stage] = _normalise_duration(stage, getattr(cfg, stage))
+    out["coherences"] = as_float_sequence("coherences", cfg.coherences, low=0.0, high=1.0)
+    out["noise"] = as_choice("noise", cfg.noise, NOISE_MODELS)
+    out["noise_amplitude"] = as_float("noise_amplitude", cfg.noise_amplitude, low=0.0)
+    out["noise_on"] = as_choice("noise_on", cfg.noise_on, NOISE_ON)
+    out["n_choices"] = as_int("n_choices", cfg.n_choices, low=2)
+    out["n_streams"] = as_int("n_streams", cfg.n_streams, low=1)
+    out["fixation_input"] = as_choice("fixation_input", cfg.fixation_input, FIXATION_SPANS)
+    out["fixation_required"] = as_choice("fixation_required", cfg.fixation_required, FIXATION_SPANS)
+    for key in ("reward_correct", "reward_fail", "reward_abort", "reward_miss"):
+        out[key] = as_float(key, getattr(cfg, key))
+    out["abort_ends_trial"] = as_bool("abort_ends_trial", cfg.abort_ends_trial)
+    return out
 
 
 def _check_fields(names: Any) -> None:
-    known = {f.name for f in dataclasses.fields(TaskConfig)}
-    unknown = sorted(set(names) - known)
-    if unknown:
-        raise TypeError(f"unknown task parameter(s) {unknown}; allowed: {sorted(known)}")
+    known = [f.name for f in dataclasses.fields(TaskConfig)]
+    check_keys("task parameter(s)", names, known, error=InvalidTypeError)
 
 
 def _to_json(v: Any) -> Any:
@@ -343,19 +356,17 @@ def make_config(
     """
     given = sum(x is not None for x in (complexity, preset, config))
     if given > 1:
-        raise ValueError("give at most one of complexity, preset and config")
+        raise InvalidValueError("give at most one of complexity, preset and config")
     if config is not None:
+        if not isinstance(config, (TaskConfig, Mapping)):
+            raise InvalidTypeError(f"config must be a TaskConfig or a dict of its fields, got {describe_value(config)}")
         base = config if isinstance(config, TaskConfig) else TaskConfig.from_dict(dict(config))
     elif preset is not None:
-        if preset not in PRESETS or not isinstance(preset, str):
-            names = [k for k in PRESETS if isinstance(k, str)]
-            raise ValueError(f"unknown preset {preset!r}; allowed: {names}")
-        base = PRESETS[preset]
+        base = PRESETS[as_choice("preset", preset, [k for k in PRESETS if isinstance(k, str)])]
     else:
         level = DEFAULT_COMPLEXITY if complexity is None else complexity
-        if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or level not in COMPLEXITY_LEVELS:
-            raise ValueError(f"complexity must be an integer in {COMPLEXITY_LEVELS}, got {level!r}")
-        base = PRESETS[int(level)]
+        allowed = f"an integer in {COMPLEXITY_LEVELS}"
+        base = PRESETS[as_int("complexity", level, low=min(COMPLEXITY_LEVELS), high=max(COMPLEXITY_LEVELS), allowed=allowed)]
     if not overrides:
         return base
     _check_fields(overrides)

@@ -9,6 +9,7 @@ import numpy as np
 
 from .config import DECISION, TaskConfig, make_config
 from .trials import TrialBatch, sample_trials
+from .validation import as_bool, as_int
 
 
 @dataclass
@@ -64,16 +65,15 @@ class TrialDataset:
         noise: bool = True,
         **overrides: Any,
     ) -> None:
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.config = make_config(complexity, preset=preset, config=config, **overrides)
-        self.batch_size = int(batch_size)
-        self.noise = noise
+        self.batch_size = as_int("batch_size", batch_size, low=1)
+        self.noise = as_bool("noise", noise)
         self.rng = np.random.default_rng(seed)
 
     def sample(self, batch_size: Optional[int] = None) -> SupervisedBatch:
         """Draw the next batch (``batch_size`` trials; default the dataset's)."""
-        trials = sample_trials(self.config, batch_size or self.batch_size, self.rng, noise=self.noise)
+        n = self.batch_size if batch_size is None else as_int("batch_size", batch_size, low=1)
+        trials = sample_trials(self.config, n, self.rng, noise=self.noise)
         obs, target, stage = trials.time_major()
         return SupervisedBatch(obs=obs, target=target, mask=stage >= 0, stage=stage, trials=trials)
 

@@ -13,15 +13,19 @@ Example:
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
-from ._engine import CORRECT, OUTCOMES, TrialEngine
+from ._engine import TrialEngine, trial_conditions
 from .config import TaskConfig, make_config
-from .env import _spaces
-from .vector import check_actions, seeds_for
+from .env import _spaces, check_render_mode
+from .info import end_info, engine_trial_info, read_only, split, unbatch
+from .render import EngineRenderer, tile_frames
+from .validation import ResetNeededError, as_choice, as_int
+from .vector import VECTOR_RENDER_MODES, check_actions, seeds_for
 
 
 class TrialVecEnv(VecEnv):
@@ -29,14 +33,29 @@ class TrialVecEnv(VecEnv):
 
     Same trials, rules and rewards as :class:`~dm_envs.DecisionMakingEnv` (env ``i`` seeded ``s + i`` runs exactly
     the trials of a single env reset with that seed). Auto-reset follows SB3: a finished trial's last observation is
-    ``infos[i]["terminal_observation"]`` and the returned observation starts the next trial. Finished trials also
-    report ``episode`` (``r``, ``l``, ``t``: what SB3's ``Monitor`` would write, so ``rollout/ep_rew_mean`` is
-    logged), ``is_success`` (SB3's success-rate key: the choice was correct), ``outcome``, ``correct``, ``choice``,
-    ``coherence``, ``direction``, ``context`` and ``correct_choice``.
+    ``infos[i]["terminal_observation"]`` and the returned observation starts the next trial.
+
+    **Info**: the single env's keys (:data:`dm_envs.info.INFO_SCHEMA`) where SB3's ``DummyVecEnv`` of
+    ``Monitor``-wrapped single envs (``make_vec_env("DecisionMaking-v0")``) puts them, so the two give the same
+    infos: ``infos[i]`` is env ``i``'s step info (trial keys, ``gt``, ``stage``, ``new_trial``; on the step that ends
+    a trial also ``outcome``, ``correct``, ``is_success``, ``choice``, ``performance``), plus
+    ``TimeLimit.truncated`` (always False) and, when a trial ends, ``terminal_observation`` and ``episode``
+    (``r`` rounded to 6 decimals, ``l``, ``t``: what ``Monitor`` writes, so ``rollout/ep_rew_mean`` is logged and ``is_success`` feeds
+    ``EvalCallback``'s success rate). ``venv.reset_infos[i]`` holds the trial keys of env ``i``'s current trial from
+    ``reset()`` and each autoreset on (the single env's ``reset()`` info). The arrays of the trial keys are
+    read-only: the steps of a trial share them.
+
+    **Reset options**: ``venv.set_options({...})`` before ``reset()`` (SB3's convention; one dict for all envs or a
+    list of one per env): the single env's reset options, the conditions of each env's first trial.
+
+    **Rendering** (``render_mode``): ``"rgb_array"`` - ``get_images()`` returns one frame per env (the single env's
+    picture of the running trial) and ``render()`` tiles them into one image; ``"human"`` - ``render()`` (and every
+    step) shows the first 16 envs' frames tiled in a matplotlib window.
 
     Args:
         num_envs: Number of parallel trials.
         complexity, preset, config, **overrides: as for :class:`~dm_envs.DecisionMakingEnv`.
+        render_mode: ``None``, ``"rgb_array"`` or ``"human"``.
     """
 
     def __init__(
@@ -46,10 +65,12 @@ class TrialVecEnv(VecEnv):
         *,
         preset: Optional[str] = None,
         config: TaskConfig | dict | None = None,
+        render_mode: Optional[str] = None,
         **overrides: Any,
     ) -> None:
         self.config = make_config(complexity, preset=preset, config=config, **overrides)
-        self.render_mode = None
+        num_envs = as_int("num_envs", num_envs, low=1)
+        self.render_mode = check_render_mode(render_mode, VECTOR_RENDER_MODES)
         self._engine = TrialEngine(self.config, num_envs)
         obs_space, act_space = _spaces(self.config)
         super().__init__(num_envs, obs_space, act_space)
@@ -57,6 +78,8 @@ class TrialVecEnv(VecEnv):
         self._ep_return = np.zeros(num_envs, dtype=np.float64)
         self._ep_length = np.zeros(num_envs, dtype=np.int64)
         self._t0 = time.time()
+        self._frames = EngineRenderer(self._engine, self.render_mode, "TrialVecEnv") if self.render_mode else None
+        self._trials: list[dict[str, Any]] = [{} for _ in range(num_envs)]  # trial keys of each env's trial
 
     @property
     def engine(self) -> TrialEngine:
@@ -64,14 +87,22 @@ class TrialVecEnv(VecEnv):
         return self._engine
 
     def reset(self) -> np.ndarray:
-        """Start fresh trial sequences (seeded by the last ``seed()`` call, else from entropy)."""
+        """Start fresh trial sequences (seeded by the last ``seed()`` call, else from entropy; the options of the
+        last ``set_options()`` call set the first trials' conditions)."""
         e = self._engine
+        conditions = [trial_conditions(self.config, o) for o in self._options]
         e.seed(seeds_for(list(self._seeds), self.num_envs))
         e.reset()
+        for i, c in enumerate(conditions):
+            if c:
+                e.force_trial(i, c)
         self._reset_seeds()
         self._reset_options()
         self._ep_return[:] = 0.0
         self._ep_length[:] = 0
+        self._trials = split(read_only(engine_trial_info(e, e.current_rows())), self.num_envs)
+        self.reset_infos = [dict(t) for t in self._trials]
+        self._show()
         return e.current_obs()
 
     def step_async(self, actions: np.ndarray) -> None:
@@ -79,37 +110,67 @@ class TrialVecEnv(VecEnv):
 
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:
-            raise RuntimeError("call step_async() before step_wait()")
+            raise ResetNeededError("step_wait() called before step_async(); call step_async(actions) first")
         e = self._engine
         a, self._actions = self._actions, None
+        pos = e.pos
+        gt, stage = e.gt[pos].tolist(), e.stage[pos].tolist()
+        if self._frames is not None:
+            self._frames.record(a)
         r = e.step(a)
         self._ep_return += r.reward
         self._ep_length += 1
-        infos: list[dict[str, Any]] = [{} for _ in range(self.num_envs)]
+        # the trial keys of each env's trial (cached per trial: its arrays are read-only and shared by its steps)
+        infos = [
+            {**trial, "gt": g, "stage": st, "new_trial": d, "TimeLimit.truncated": False}
+            for trial, g, st, d in zip(self._trials, gt, stage, r.done.tolist())
+        ]
         if r.any_done:
             elapsed = round(time.time() - self._t0, 6)
-            for i in np.flatnonzero(r.done):
-                o = int(r.outcome[i])
-                correct = o == CORRECT
-                infos[i] = {
-                    "terminal_observation": r.final_obs[i],
-                    "TimeLimit.truncated": False,
-                    "episode": {"r": float(self._ep_return[i]), "l": int(self._ep_length[i]), "t": elapsed},
-                    "is_success": correct,
-                    "outcome": OUTCOMES[o],
-                    "correct": correct,
-                    "choice": int(r.choice[i]),
-                    "coherence": r.coherence[i],
-                    "direction": r.direction[i],
-                    "context": int(r.context[i]),
-                    "correct_choice": int(r.correct_choice[i]),
-                }
+            ended = np.flatnonzero(r.done)
+            end = end_info(r.outcome, r.choice)
+            next_trials = split(read_only(engine_trial_info(e, e.current_rows()[ended])), len(ended))
+            for i, trial in zip(ended.tolist(), next_trials):
+                infos[i].update(unbatch(end, i))
+                infos[i]["terminal_observation"] = r.final_obs[i]
+                infos[i]["episode"] = {"r": round(float(self._ep_return[i]), 6), "l": int(self._ep_length[i]), "t": elapsed}
+                self._trials[i] = trial
+                self.reset_infos[i] = dict(trial)
             self._ep_return[r.done] = 0.0
             self._ep_length[r.done] = 0
+        self._show()
         return e.current_obs(), r.reward.astype(np.float32), r.done.copy(), infos
 
     def close(self) -> None:
-        pass
+        if self._frames is not None:
+            self._frames.close()
+
+    # ------------------------------------------------------------------ rendering
+    def get_images(self) -> Sequence[Optional[np.ndarray]]:
+        """One ``(H, W, 3)`` uint8 frame per env (``render_mode="rgb_array"``; otherwise ``None`` s and a warning,
+        as SB3's ``DummyVecEnv``)."""
+        if self.render_mode != "rgb_array" or self._frames is None:
+            warnings.warn(f"The render mode is {self.render_mode}, but get_images() needs render_mode='rgb_array'")
+            return [None for _ in range(self.num_envs)]
+        return self._frames.frames()
+
+    def render(self, mode: Optional[str] = None) -> Optional[np.ndarray]:
+        """``"rgb_array"``: every env's frame tiled into one image; ``"human"``: show the first 16 in a window.
+
+        ``mode`` defaults to the ``render_mode`` the env was built with; without one there is nothing to draw (a
+        warning, ``None``)."""
+        mode = self.render_mode if mode is None else as_choice("mode", mode, VECTOR_RENDER_MODES)
+        if self._frames is None or mode is None:
+            warnings.warn("render() needs a render_mode ('rgb_array' or 'human') passed to the env constructor")
+            return None
+        if mode == "human":
+            self._frames.show()
+            return None
+        return tile_frames(self._frames.frames(), max_frames=self.num_envs)
+
+    def _show(self) -> None:
+        if self._frames is not None and self.render_mode == "human":
+            self._frames.show()
 
     # ------------------------------------------------------------------ attribute access (one shared config)
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
@@ -140,10 +201,11 @@ def make_sb3_vec_env(
     seed: Optional[int] = None,
     preset: Optional[str] = None,
     config: TaskConfig | dict | None = None,
+    render_mode: Optional[str] = None,
     **overrides: Any,
 ) -> TrialVecEnv:
     """Build a :class:`TrialVecEnv` and seed it (env ``i`` gets ``seed + i``)."""
-    venv = TrialVecEnv(num_envs, complexity, preset=preset, config=config, **overrides)
+    venv = TrialVecEnv(num_envs, complexity, preset=preset, config=config, render_mode=render_mode, **overrides)
     if seed is not None:
         venv.seed(seed)
     return venv

@@ -16,6 +16,7 @@ import numpy as np
 
 from ._engine import CORRECT, MISS, NONE, OUTCOMES, WRONG, TrialEngine, outcome_tables, step_keys
 from .config import TaskConfig
+from .info import end_info
 from .trials import TrialBatch
 from .vector import seeds_for
 
@@ -53,6 +54,11 @@ class TrialScores:
         """Fraction correct among the trials that ended with a choice."""
         chose = (self.outcome == CORRECT) | (self.outcome == WRONG)
         return float(self.correct[chose].mean()) if chose.any() else float("nan")
+
+    def info(self) -> dict[str, np.ndarray]:
+        """The trial-end keys of the env info schema (:data:`dm_envs.info.END_KEYS`), one row per trial: what an
+        env's info says on the step that ends each trial."""
+        return end_info(self.outcome, self.choice)
 
     def rates(self) -> dict[str, float]:
         """Fraction of trials of each outcome."""

@@ -26,6 +26,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .config import DECISION, DELAY, FIXATION, PADDING, STAGES, STIMULUS, TaskConfig, _steps
+from .validation import as_int
 
 __all__ = ["TrialBatch", "sample_trials", "sample_durations", "stage_input", "stimulus_means"]
 
@@ -104,6 +105,13 @@ class TrialBatch:
             np.ascontiguousarray(self.gt.T),
             np.ascontiguousarray(self.stage.T),
         )
+
+    def info(self) -> dict[str, np.ndarray]:
+        """The trial keys of the env info schema (:data:`dm_envs.info.TRIAL_KEYS`), one row per trial: what an env's
+        ``reset()`` info says about each of these trials."""
+        from .info import trial_info  # dm_envs.info builds on the engine, which builds on this module
+
+        return trial_info(self.config, self.coherence, self.direction, self.context, self.correct_choice)
 
     def metadata(self) -> dict[str, np.ndarray]:
         """Per-trial metadata as a dict of arrays (signed coherence included for two-choice tasks)."""
@@ -270,9 +278,7 @@ def sample_trials(
     """
     if not isinstance(rng, np.random.Generator):
         rng = np.random.default_rng(rng)
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    n = as_int("n", n, low=1)
     cfg = config
     n_streams, k = cfg.n_streams, cfg.n_choices
 

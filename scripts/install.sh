@@ -4,7 +4,8 @@
 #   bash scripts/install.sh            # PYTHON=python3.11 bash scripts/install.sh to choose the interpreter
 #
 # torch comes first so that pip never resolves the project's `torch` requirement to a multi-GB CUDA build:
-# a CPU wheel of torch 2.13.0 on local disk when there is one (this workplace's machines), else PyTorch's CPU index.
+# a CPU wheel of torch 2.13.0 on local disk when there is one (this workplace's machines), else PyTorch's CPU index,
+# added as an extra index so that the user's own pip configuration (a mirror, a proxy) still serves everything else.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -12,7 +13,7 @@ PYTHON=${PYTHON:-python3}
 PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 if ! .venv/bin/python -c "import torch" 2>/dev/null; then
   "${PIP[@]}" install --no-index --no-deps torch==2.13.0 2>/dev/null \
-    || "${PIP[@]}" install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu --extra-index-url https://pypi.org/simple
+    || "${PIP[@]}" install torch==2.13.0 --extra-index-url https://download.pytorch.org/whl/cpu
 fi
 "${PIP[@]}" install -e ".[test]"
 .venv/bin/python -c "import torch, dm_envs, agents, analysis; print('installed: torch', torch.__version__)"

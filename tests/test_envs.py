@@ -160,14 +160,21 @@ def test_vector_env_equals_single_envs(overrides):
             o1, r1, t1, tr1, i1 = e.step(int(a[i]))
             if t1:
                 ended += 1
-                assert info["_final_obs"][i]
+                assert info["_final_obs"][i] and info["_final_info"][i]
                 np.testing.assert_array_equal(info["final_obs"][i], o1)
-                assert OUTCOMES[info["outcome"][i]] == i1["outcome"]
-                assert info["correct_choice"][i] == i1["correct_choice"]
-                np.testing.assert_array_equal(info["coherence"][i], i1["coherence"])
-                o1, _ = e.reset()
+                assert_row_equals(info["final_info"], i, i1)  # the finished trial's last step info
+                o1, i1 = e.reset()  # the next trial's reset info is the vector env's top level
+            assert_row_equals(info, i, i1)
             np.testing.assert_array_equal(obs[i], o1)
             assert r[i] == np.float32(r1) and term[i] == t1 and not trunc[i]
+
+
+def assert_row_equals(batched, i, single):
+    """Env ``i``'s entries of a vector-env info (dict of arrays with ``_key`` masks) are the single env's info."""
+    present = {k for k in batched if not k.startswith("_") and k not in ("final_obs", "final_info") and batched["_" + k][i]}
+    assert present == set(single), (present ^ set(single))
+    for key in present:
+        np.testing.assert_array_equal(batched[key][i], single[key], err_msg=key)
 
 
 def test_sb3_vec_env_matches_vector_env():
@@ -236,7 +243,7 @@ def test_score_actions_equals_stepping_the_env():
             if term[0]:
                 break
             t += 1
-        assert scores.outcome[i] == info["outcome"][0]
+        assert OUTCOMES[scores.outcome[i]] == info["final_info"]["outcome"][0]
         assert scores.end_step[i] == t and scores.reward[i] == pytest.approx(total)
     assert {OUTCOMES[o] for o in scores.outcome} >= {"abort", "correct", "wrong", "miss"}
 
