@@ -40,12 +40,15 @@ EVAL_TRIALS = 10000
 """Fresh trials (a stream of their own, never seen by the stopping rule) for the final accuracy of each network."""
 
 DEFAULT_ANALYSIS = {"grid": 21, "n_init": 32, "track_grid": 9, "track_n_init": 8, "population_trials": 1000,
-                    "n_shuffles": 2000, "decision_states": "delay_end", "n_observed": 16}
+                    "n_shuffles": 2000, "decision_states": "delay_end", "n_observed": 16, "initial": False,
+                    "analyse_misses": False}
 """Analysis settings of a cell, overridable by the spec's ``analysis`` table. ``decision_states`` (see
 :func:`analysis.populations.groups.network_signatures`) is one source for the whole experiment: the default,
 ``"delay_end"``, reads every network the same way (the states it reports its choice from), where ``"auto"`` would
 read networks with bounded decision attractors from those and the others from their delay-end states.
-``n_observed``: trial-visited states per context that start (and weight) the stimulus-stage attractor map."""
+``n_observed``: trial-visited states per context that start (and weight) the stimulus-stage attractor map.
+``initial``: also measure the pair's initial weights (step 0). ``analyse_misses``: also analyse networks that did not
+reach the criterion (they are left out of every comparison, so by default only their accuracy is measured)."""
 
 
 def _cached(path: Path, compute: Callable[[], dict]) -> dict:
@@ -131,10 +134,15 @@ def run_cell(spec_dict: dict, cell_dict: dict, cell_dir: str) -> dict:
     training.update(_cached(folder / "accuracy.json", lambda: _final_accuracy(model_path, cell.seed)))
     result: dict[str, Any] = {"training": training}
     t_analysis = time.time()
+    if not (training.get("reached_target") or opts["analyse_misses"]):
+        result["analyses"] = "skipped: the network did not reach the criterion"
+        result["analysis_wall_time_s"] = 0.0
+        result["cell_wall_time_s"] = time.time() - t0
+        return result
 
     if "dynamics" in spec.analyses:
         result["dynamics"] = _cached(folder / "dynamics.json", lambda: _dynamics(model_path, folder, opts, cell.seed))
-        if "sl" not in spec.rules or cell.rule == "sl":  # the pair's shared initial weights: measured once per pair
+        if opts["initial"] and ("sl" not in spec.rules or cell.rule == "sl"):  # shared by the pair: measured once
             result["initial"] = _cached(folder / "initial.json", lambda: _initial(run_dir, folder, opts, cell.seed,
                                                                                   spec.analyses))
         if spec.track_checkpoints:

@@ -98,7 +98,9 @@ def _sensitivity() -> dict[str, Any]:
     """The factor study of issue 11: what decides the dynamics RL and SL find?"""
     paper = PRESETS["paper"]
     base = {k: v for k, v in paper.items() if k != "name"}
-    base.update(deltas=[0.125], seeds=[0, 1, 2, 3])
+    # the final networks answer the factor question; progressive sculpting over checkpoints is the paper preset's
+    base.update(deltas=[0.125], seeds=[0, 1, 2, 3], track_checkpoints=False,
+                analysis={**base.get("analysis", {}), "initial": True})  # step 0: what training added
     return dict(
         name="sensitivity",
         base=base,
