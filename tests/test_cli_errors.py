@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def inputs(tmp_path_factory) -> dict[str, str]:
     """Tiny inputs: a saved 8-unit model, the same with a NaN weight, a corrupt zip, a plain file, a run folder
     (a folder without models) and a folder where nothing may be created."""
-    torch = pytest.importorskip("torch")
+    import torch
     torch.set_num_threads(1)
     from sb3_contrib import RecurrentPPO
 

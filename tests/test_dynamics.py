@@ -109,7 +109,7 @@ def test_stage_input_uses_the_attached_task():
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     """An untrained 8-unit RNNPolicy model, saved with its task config (no learning: tests stay fast)."""
-    torch = pytest.importorskip("torch")
+    import torch
     torch.set_num_threads(1)
     from sb3_contrib import RecurrentPPO
 

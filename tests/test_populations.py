@@ -247,7 +247,7 @@ def test_populations_to_dict_is_json_serialisable():
 
 def test_attractor_objects_from_the_attractor_analysis():
     """Adapter check: attractors found by analysis.dynamics.attractors, labelled by the readout, give the known groups."""
-    attractors = pytest.importorskip("analysis.dynamics.attractors")
+    import analysis.dynamics.attractors as attractors
     from analysis.network import Network
     from dm_envs import make_config, stage_input
 

@@ -164,11 +164,16 @@ def run_experiments(
     address: Optional[str] = None,
     cell_fn: Optional[CellFn] = None,
     progress: bool = True,
+    order: str = "rl_first",
 ) -> list[list[dict]]:
-    """Run several experiments' unfinished cells in one pool (RL cells first: they take longest); one index each.
+    """Run several experiments' unfinished cells in one pool; one index each.
 
-    Arguments as :func:`run_experiment`, with ``(spec, out_dir)`` pairs.
+    Arguments as :func:`run_experiment`, with ``(spec, out_dir)`` pairs, and ``order``: ``"rl_first"`` (default: RL
+    cells of every experiment first, since they take longest) or ``"given"`` (experiment by experiment in the order
+    given, RL first within each: the first experiments finish first, e.g. when time is short).
     """
+    if order not in ("rl_first", "given"):
+        raise ValueError(f"order must be 'rl_first' or 'given', got {order!r}")
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if cell_fn is None:
@@ -181,9 +186,11 @@ def run_experiments(
         out = Path(out)
         _check_spec(spec, out)
         spec_d = spec.to_dict()
-        jobs += [(spec_d, asdict(c), str(out)) for c in _pending(spec, out)]
+        pending = sorted(_pending(spec, out), key=lambda c: c.rule != "rl")
+        jobs += [(spec_d, asdict(c), str(out)) for c in pending]
         total += len(spec.cells())
-    jobs.sort(key=lambda job: job[1]["rule"] != "rl")  # stable: the longest cells start first
+    if order == "rl_first":
+        jobs.sort(key=lambda job: job[1]["rule"] != "rl")  # stable: the longest cells start first
     name = experiments[0][0].name if len(experiments) == 1 else f"{len(experiments)} experiments"
     bar = tqdm(total=total, initial=total - len(jobs), desc=f"{name}: cells", unit="cell", disable=not progress)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt) if _main_thread() else None

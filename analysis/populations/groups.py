@@ -118,7 +118,7 @@ class Populations:
     """Population membership of every unit of one network.
 
     Attributes:
-        labels: ``(H,)`` group of each unit: ``"G+"``, ``"G-"``, ``"Ga"``, ``"Gs"`` or ``"none"``.
+        labels: ``(H,)`` group of each unit: ``"G+"``, ``"G-"``, ``"Ga"``, ``"Gs"``, ``"silent"`` or ``"none"``.
         active: ``(H, L)`` bool activity signature: unit ``i`` active on attractor ``j``.
         attractors: The ``L`` attractor labels (columns of ``active``).
         activity: ``(H, L)`` the activity values the signature was thresholded from.
@@ -129,7 +129,7 @@ class Populations:
     Example:
         >>> pops = assign_populations({"FP+": [1, 0, 0], "FP-": [0, 1, 0]})
         >>> pops.sizes
-        {'G+': 1, 'G-': 1, 'Ga': 0, 'Gs': 1, 'none': 0}
+        {'G+': 1, 'G-': 1, 'Ga': 0, 'Gs': 0, 'silent': 1, 'none': 0}
     """
 
     labels: np.ndarray
@@ -228,7 +228,7 @@ def assign_populations(
         >>> orbit = np.array([[0.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0]])    # unit 3 active half the time
         >>> pops = assign_populations({"FP+": [1, 0, 1, 0], "FP-": [0, 0, 1, 0], "stim": orbit}, gs="stimulus")
         >>> pops.labels.tolist()
-        ['G+', 'none', 'Ga', 'Gs']
+        ['G+', 'silent', 'Ga', 'Gs']
     """
     if gs not in GS_READINGS:
         raise ValueError(f"gs must be one of {GS_READINGS}, got {gs!r}")
