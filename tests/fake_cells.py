@@ -47,6 +47,8 @@ def synthetic_cell(spec: dict, cell: dict, cell_dir: str) -> dict:
     qp = (0.3 + 1.5 * cell["delta"] + 0.05 * rng.standard_normal()) if rl else 0.01 * rng.random()
     cohs = [0.0, 0.1, 0.2, 0.4]
     by_coh = {f"{c:g}": max(0.0, qp * (1.5 - 2 * c)) for c in cohs}
+    if cell["seed"] == 1 and rl:
+        by_coh["0.4"] = None  # every trial state of this bin diverges: no QP fraction (as written by the cells)
     grid = np.linspace(-0.4, 0.4, 5)
     qp_present = rng.random((2, 5, 5)) < (qp if rl else 0.0)
     np.savez(Path(cell_dir) / "attractor_map.npz", qp_present=qp_present, coherences=grid)

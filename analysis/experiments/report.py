@@ -123,7 +123,11 @@ def _fig_qp_by_coherence(d: _Data) -> Optional[bytes]:
             if not curves:
                 continue
             cohs = sorted({float(c) for cur in curves for c in cur})
-            mean = [np.nanmean([cur.get(_key(c), np.nan) for cur in curves]) for c in cohs]
+            # a bin whose trial states all diverge has no QP fraction (null in the JSON): a gap, not a zero
+            ys = np.array([[cur.get(_key(c)) for c in cohs] for cur in curves], dtype=float)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                mean = np.nanmean(ys, axis=0)
             ax.plot(cohs, mean, "o-", color=RULE_COLOURS[rule], alpha=0.4 + 0.6 * (delta / max(d.spec.deltas)),
                     label=f"{rule.upper()} delta={delta:g} (n={len(curves)})")
             any_data = True
@@ -431,9 +435,16 @@ def _r12(d: _Data) -> Section:
     return ("Decision fixed points and basins (R12)", v, [], "")
 
 
+CRYSTALLIZED_BEFORE = 0.9
+"""R13: the training progress (env steps / final) before which population membership must stop changing."""
+
+
 def _r11_r13(d: _Data) -> Section:
-    v = [stats.one_sample(f"{rule.upper()}: population membership crystallises before training ends (R13)",
-                          d.values("sculpting_summary.population_crystallized_progress", rule=rule), 1.0, below=True)
+    # "before training ends" needs a margin: the last two checkpoints of a run (acc_target, final_model) lie a few
+    # hundred steps apart, so a membership that changes up to the end still "settles" at progress 0.9999
+    v = [stats.one_sample(f"{rule.upper()}: population membership crystallises before 90% of training (R13)",
+                          d.values("sculpting_summary.population_crystallized_progress", rule=rule),
+                          CRYSTALLIZED_BEFORE, below=True)
          for rule in d.spec.rules]
     change = {rule: d.values("sculpting_summary.qp_range", rule=rule) for rule in d.spec.rules}
     note = ("Progressive sculpting (R11) is described, not tested: the range of the QP fraction over each run's "
