@@ -167,7 +167,7 @@ class RunDir:
         return self._scan()[0]
 
     def _scan(self) -> tuple[list[tuple[int, Path]], list[tuple[Path, str]]]:
-        """The readable saved models as ``(env steps, path)``, and the unreadable ones as ``(path, problem)``."""
+        """The readable saved models as ``(env steps, path)``, and the unreadable ones as ``(path, error)``."""
         from .io import ModelLoadError, load_metadata
 
         good, bad = [], []
@@ -188,8 +188,8 @@ class RunDir:
         ``<name>.corrupt-<time>`` with a warning on stderr, so they are not tried again; the older checkpoints stay.
         """
         good, bad = self._scan()
-        for path, problem in bad:
-            self._set_aside(path, problem)
+        for path, _ in bad:
+            self._set_aside(path, model_file_problem(path) or "it carries no readable run metadata")
         for _, path in sorted(good, key=lambda sp: (sp[0], sp[1].stat().st_mtime), reverse=True):
             problem = model_file_problem(path)
             if problem is None:
