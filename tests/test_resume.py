@@ -271,7 +271,7 @@ def test_corrupt_newest_checkpoint_is_set_aside_and_the_resume_names_its_checkpo
     done = train_sl(1, seed=SEED, out_dir=out, resume=True, **SL_TINY)
     err = capsys.readouterr().err
     assert f"warning: checkpoints/{newest.name} is corrupt (entry 'policy.pth' is damaged" in err
-    assert "warning: checkpoints/step_999999.zip is corrupt (not a readable zip" in err
+    assert "warning: checkpoints/step_999999.zip is corrupt (" in err
     assert not newest.exists() and len(list((out / "checkpoints").glob(f"{newest.name}.corrupt-*"))) == 1
     assert not truncated.exists() and len(list((out / "checkpoints").glob("step_999999.zip.corrupt-*"))) == 1
     assert f"resuming {out} from checkpoints/step_0.zip (0 env steps)" in err
