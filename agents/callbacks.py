@@ -6,8 +6,9 @@
   network at step 0, and ``acc_050/070/090/target.zip`` at the first crossings), TensorBoard scalars, the metadata
   and the progress bar.
 * :class:`RLCallback` - an SB3 callback that drives a monitor from ``RecurrentPPO.learn``.
-* :class:`InterruptGuard` - turns Ctrl-C / SIGTERM into a request to stop at the next safe point (after which the
-  trainers save a checkpoint); a second Ctrl-C interrupts at once.
+* :class:`InterruptGuard` - turns Ctrl-C / SIGTERM into a request to stop (SL: before the next update; RL: at the
+  next step, rewound to the start of its rollout), after which the trainers save a checkpoint that resumes exactly;
+  a second Ctrl-C interrupts at once.
 * :func:`check_finite` - the divergence check.
 
 **Collapse guard.** A PPO-trained bias-free ReLU core can run away (its hidden state growing through the trial until
@@ -305,8 +306,21 @@ class TrainingMonitor:
             # never healthy yet (e.g. a broad initialisation that starts saturated): nothing to roll back to, train on
         elif self._healthy is None or not self._failing(ev):
             self._snapshot()
+        # the criterion first, so that the crossing checkpoints of this evaluation carry it
+        stop = self.rule.should_stop(self.curve)
+        if self.criterion is None and (stop or self.rule.reached(self.curve)):
+            self.criterion = {
+                "evaluation": len(self.curve) - 1,
+                "env_steps": self.env_steps,
+                "trials": self.trials,
+                "updates": self.updates,
+                "wall_time": round(self.wall_time, 3),
+                "accuracy": ev.accuracy,
+                "lower": self.rule.lower_bound(ev.accuracy, ev.n_trials),
+            }
         target = self.rule.target
         levels = [(lv, False) for lv in CROSSING_LEVELS if lv < target] + [(target, True)]
+        crossed = []
         for level, is_target in levels:
             key = "target" if is_target else f"{level:g}"
             if key not in self.crossings and ev.accuracy >= level:
@@ -319,18 +333,9 @@ class TrainingMonitor:
                     "accuracy": ev.accuracy,
                     "checkpoint": self.run.relative(path),
                 }
-                self.save_checkpoint(path)
-        stop = self.rule.should_stop(self.curve)
-        if self.criterion is None and (stop or self.rule.reached(self.curve)):
-            self.criterion = {
-                "evaluation": len(self.curve) - 1,
-                "env_steps": self.env_steps,
-                "trials": self.trials,
-                "updates": self.updates,
-                "wall_time": round(self.wall_time, 3),
-                "accuracy": ev.accuracy,
-                "lower": self.rule.lower_bound(ev.accuracy, ev.n_trials),
-            }
+                crossed.append(path)
+        for path in crossed:  # each carries every crossing of this evaluation
+            self.save_checkpoint(path)
         self.run.write_metadata(self.metadata())
         self._refresh_bar()
         return stop
@@ -572,7 +577,9 @@ class RLCallback(BaseCallback):
     Between PPO iterations (at the start of each rollout, when the weights are those the last update produced) it
     checks that parameters and hidden states are finite, evaluates and checkpoints on schedule, and stops learning
     before the next update when the stopping rule fires, the policy collapsed for good, the wall-time budget is spent
-    or a stop was requested; it counts finished trials.
+    or a stop was requested; it counts finished trials. The start of each rollout is the run's safe point
+    (:meth:`TrainingMonitor.mark_safe_point`): a stop inside a rollout is saved as that point (the weights have not
+    changed since), and the resumed run redoes the rollout.
 
     Args:
         monitor: The run's monitor.

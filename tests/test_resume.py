@@ -327,3 +327,18 @@ def test_a_policy_that_never_learned_is_not_rolled_back(tmp_path) -> None:
     curve = r.metadata["accuracy_curve"]
     assert curve[1]["accuracy"] == 0.0 and curve[1]["go_choice_prob"] > 0.3
     assert r.metadata["rollbacks"] == [] and r.status == "budget_exhausted"
+
+
+def test_a_run_killed_before_its_final_model_ends_as_it_did(tmp_path) -> None:
+    # killed at the criterion before the final model (and that step's checkpoint) were written: the resumed run
+    # trains from the previous checkpoint to the same criterion, the same network
+    kw = dict(target_accuracy=0.75, **{**SL_TINY, "max_steps": 3_000_000})
+    r = train_sl(1, seed=0, out_dir=tmp_path / "sl", **kw)
+    assert r.status == "reached_target"
+    (tmp_path / "sl" / "final_model.zip").unlink()
+    (tmp_path / "sl" / "checkpoints" / f"step_{r.metadata['env_steps']}.zip").unlink()
+    again = train_sl(1, seed=0, out_dir=tmp_path / "sl", resume=True, **kw)
+    assert again.metadata["resumes"][-1]["env_steps"] < r.metadata["env_steps"]
+    assert_same_run(again, r)
+    drop = lambda c: {k: v for k, v in c.items() if k != "wall_time"}  # noqa: E731
+    assert drop(again.metadata["criterion"]) == drop(r.metadata["criterion"])
