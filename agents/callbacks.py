@@ -6,17 +6,38 @@
   network at step 0, and ``acc_050/070/090/target.zip`` at the first crossings), TensorBoard scalars, the metadata
   and the progress bar.
 * :class:`RLCallback` - an SB3 callback that drives a monitor from ``RecurrentPPO.learn``.
-* :class:`InterruptGuard` - turns Ctrl-C / SIGTERM into a request to stop at the next safe point (after which the
-  trainers save a checkpoint); a second Ctrl-C interrupts at once.
+* :class:`InterruptGuard` - turns Ctrl-C / SIGTERM into a request to stop (SL: before the next update; RL: at the
+  next step, rewound to the start of its rollout), after which the trainers save a checkpoint that resumes exactly;
+  a second Ctrl-C interrupts at once.
 * :func:`check_finite` - the divergence check.
 
 **Collapse guard.** A PPO-trained bias-free ReLU core can run away (its hidden state growing through the trial until
 the fixate logit wins everywhere): the policy then never chooses, its softmax is saturated and it never recovers
-(``Evaluation.collapsed``). The monitor keeps the weights and optimizer state of the last healthy evaluation in memory;
-when an evaluation finds the policy collapsed it restores them and the trainer switches to fresh training trials
-(a new seeded stream), at most ``max_rollbacks`` times, after which the run stops with status ``"collapsed"``. Every
-rollback is recorded in the metadata (``rollbacks``) and in TensorBoard (``eval/rollbacks``); env steps and wall time
-keep counting through it. The learning rule is unchanged: the final network is trained by PPO (or SL) alone.
+(``Evaluation.collapsed``). The monitor keeps the weights and optimizer state of the last healthy evaluation in memory
+(and in every checkpoint, so a resumed run keeps them); when an evaluation finds the policy collapsed it restores them
+and the trainer switches to fresh training trials (a new seeded stream), at most ``max_rollbacks`` times, after which
+the run stops with status ``"collapsed"``. An evaluation counts as a collapse when
+
+* the policy is saturated onto not choosing (``Evaluation.collapsed``: greedy misses >= 99% and the probability of a
+  choice at the go cue < 0.01), or
+* its accuracy fell to at most a tenth of chance (``1 / n_choices``) after the run had learned: an earlier evaluation,
+  after training began, put the Wilson lower bound of accuracy above chance. A policy that chooses at all scores
+  about chance or better, so this is a policy that (almost) never chooses correctly; it catches the collapses that
+  are not saturated yet (a run fell from 0.825 to 0.000 while the policy still chose at the go cue in a few
+  percent of trials, and the saturation test alone let it train on).
+
+A policy that has never been healthy (a broad initialisation that starts saturated) is not rolled back: there is
+nothing to roll back to, and it trains on. The healthy weights are those of the last evaluation that was not a
+collapse; an evaluation at a tenth of chance or below (a policy on its way down) does not replace earlier ones.
+Every rollback is recorded in the metadata (``rollbacks``, with the ``reason``) and in TensorBoard
+(``eval/rollbacks``); env steps and wall time keep counting through it. The learning rule is unchanged: the final
+network is trained by PPO (or SL) alone.
+
+**Exact resume.** Every checkpoint carries the state that decides how training goes on (:mod:`agents.resume`): the
+monitor's counters, the evaluator's index, the healthy weights, the global generators, and the trainer's part (its
+:attr:`TrainingMonitor.path_state` hook). Checkpoints are saved at safe points only; the RL callback marks the start of
+each rollout as one (:meth:`TrainingMonitor.mark_safe_point`), and a run stopped mid-rollout is rewound to it
+(:meth:`TrainingMonitor.rewind`) before its checkpoint is saved.
 
 TensorBoard layout (the same for both rules; ``tensorboard --logdir`` on a parent folder shows them side by side):
 ``eval/*`` (accuracy, its Wilson lower bound, accuracy per coherence, outcome rates, greedy reward) and ``time/*``
@@ -39,7 +60,11 @@ import torch as th
 from stable_baselines3.common.callbacks import BaseCallback
 
 from .evaluation import Evaluation, Evaluator, StoppingRule
+from .resume import global_rng_state, same_state, set_global_rng_state
 from .runs import CROSSING_LEVELS, RunDir, TrainingDiverged, now, save_model
+
+COLLAPSE_FRACTION_OF_CHANCE = 0.1
+"""An evaluation at or below this fraction of chance accuracy, after the run had learned, is a collapse."""
 
 
 class InterruptGuard:
@@ -159,8 +184,11 @@ class TrainingMonitor:
         self.max_rollbacks = int(max_rollbacks)
         self.on_rollback: Optional[Callable[[int], None]] = None
         """The trainer's hook, called after a rollback with the rollback count: switch to fresh training trials."""
+        self.path_state: Optional[Callable[[], Optional[dict[str, Any]]]] = None
+        """The trainer's hook: its part of the resume state, captured now (see :mod:`agents.resume`)."""
         self.collapsed = False
         self._healthy: Optional[dict[str, Any]] = None
+        self._safe: Optional[dict[str, Any]] = None  # the resume state of the last safe point; None: now is one
         self.created = r.get("created", now())
         self._time_before = float(r.get("wall_time", 0.0))
         self._eval_time = float(r.get("eval_time", 0.0))
@@ -176,6 +204,9 @@ class TrainingMonitor:
         self._writer: Any = None
         self._bar: Any = None
         self._progress = progress
+        if resumed and self.curve and self._collapse_reason(Evaluation.from_dict(self.curve[-1])) is None:
+            # a checkpoint without saved healthy weights: its own were saved at or after a healthy evaluation
+            self._snapshot()
 
     # ------------------------------------------------------------------ counters and time
     @property
@@ -266,16 +297,30 @@ class TrainingMonitor:
         }
         self.curve.append(record)
         self._log_evaluation(ev)
-        if ev.collapsed():
+        reason = self._collapse_reason(ev)
+        if reason is not None:
             if self._healthy is not None:
-                stop = not self._rollback()
+                stop = not self._rollback(reason)
                 self.run.write_metadata(self.metadata())
                 return stop
             # never healthy yet (e.g. a broad initialisation that starts saturated): nothing to roll back to, train on
-        else:
+        elif self._healthy is None or not self._failing(ev):
             self._snapshot()
+        # the criterion first, so that the crossing checkpoints of this evaluation carry it
+        stop = self.rule.should_stop(self.curve)
+        if self.criterion is None and (stop or self.rule.reached(self.curve)):
+            self.criterion = {
+                "evaluation": len(self.curve) - 1,
+                "env_steps": self.env_steps,
+                "trials": self.trials,
+                "updates": self.updates,
+                "wall_time": round(self.wall_time, 3),
+                "accuracy": ev.accuracy,
+                "lower": self.rule.lower_bound(ev.accuracy, ev.n_trials),
+            }
         target = self.rule.target
         levels = [(lv, False) for lv in CROSSING_LEVELS if lv < target] + [(target, True)]
+        crossed = []
         for level, is_target in levels:
             key = "target" if is_target else f"{level:g}"
             if key not in self.crossings and ev.accuracy >= level:
@@ -288,23 +333,35 @@ class TrainingMonitor:
                     "accuracy": ev.accuracy,
                     "checkpoint": self.run.relative(path),
                 }
-                self.save_checkpoint(path)
-        stop = self.rule.should_stop(self.curve)
-        if self.criterion is None and (stop or self.rule.reached(self.curve)):
-            self.criterion = {
-                "evaluation": len(self.curve) - 1,
-                "env_steps": self.env_steps,
-                "trials": self.trials,
-                "updates": self.updates,
-                "wall_time": round(self.wall_time, 3),
-                "accuracy": ev.accuracy,
-                "lower": self.rule.lower_bound(ev.accuracy, ev.n_trials),
-            }
+                crossed.append(path)
+        for path in crossed:  # each carries every crossing of this evaluation
+            self.save_checkpoint(path)
         self.run.write_metadata(self.metadata())
         self._refresh_bar()
         return stop
 
     # ------------------------------------------------------------------ collapse guard
+    @property
+    def _chance(self) -> float:
+        return 1.0 / self.evaluator.config.n_choices
+
+    def _failing(self, ev: Evaluation) -> bool:
+        """Accuracy at or below a tenth of chance: the policy (almost) never chooses correctly."""
+        return ev.accuracy <= COLLAPSE_FRACTION_OF_CHANCE * self._chance
+
+    def _collapse_reason(self, ev: Evaluation) -> Optional[str]:
+        """Why the newest evaluation ``ev`` counts as a collapse (see the module docstring), or None."""
+        if ev.collapsed():
+            return (f"saturated: greedy misses {ev.rates.get('miss', 0.0):.3f} of trials and the policy chooses at "
+                    f"the go cue with probability {ev.go_choice_prob:.2g}")
+        if self._failing(ev):
+            learned = [c for c in self.curve[:-1] if c["env_steps"] > 0 and (c.get("lower") or 0.0) > self._chance]
+            if learned:
+                best = max(learned, key=lambda c: c["accuracy"])
+                return (f"accuracy fell to {ev.accuracy:.3f} (chance {self._chance:.3g}) after reaching "
+                        f"{best['accuracy']:.3f} at {best['env_steps']:,} env steps")
+        return None
+
     def _snapshot(self) -> None:
         policy = self.model.policy
         self._healthy = {
@@ -314,7 +371,7 @@ class TrainingMonitor:
             "evaluation": len(self.curve) - 1,
         }
 
-    def _rollback(self) -> bool:
+    def _rollback(self, reason: str) -> bool:
         """Restore the last healthy weights and optimizer state; False if no rollback is possible (collapsed)."""
         if self._healthy is None or len(self.rollbacks) >= self.max_rollbacks:
             self.collapsed = True
@@ -327,12 +384,13 @@ class TrainingMonitor:
             "evaluation": len(self.curve) - 1,
             "restored_env_steps": self._healthy["env_steps"],
             "restored_evaluation": self._healthy["evaluation"],
+            "reason": reason,
         })
         self.logger.record("eval/rollbacks", len(self.rollbacks))
         self.logger.dump(step=self.env_steps)
         if self._bar is not None and self._progress:
-            self._bar.write(f"policy collapsed at {self.env_steps:,} env steps (never chooses; saturated); rolled back "
-                            f"to the weights of {self._healthy['env_steps']:,} env steps, with fresh training trials")
+            self._bar.write(f"policy collapsed at {self.env_steps:,} env steps ({reason}); rolled back to the "
+                            f"weights of {self._healthy['env_steps']:,} env steps, with fresh training trials")
         if self.on_rollback is not None:
             self.on_rollback(len(self.rollbacks))
         return True
@@ -376,11 +434,66 @@ class TrainingMonitor:
                                   refresh=False)
         self._bar.update(min(self.env_steps, self.max_steps) - self._bar.n)  # redraws at most every mininterval
 
+    # ------------------------------------------------------------------ resume state
+    def capture_state(self) -> dict[str, Any]:
+        """The resume state as of now (:mod:`agents.resume`; the healthy snapshot by reference)."""
+        return {
+            "learning_rule": self.base.get("learning_rule"),
+            "counters": {"env_steps": self.env_steps, "trials": self.trials, "updates": self.updates},
+            "evaluator_index": self.evaluator.index,
+            "healthy": self._healthy,
+            "rng": global_rng_state(),
+            "trainer": self.path_state() if self.path_state is not None else None,
+        }
+
+    def mark_safe_point(self) -> None:
+        """Record the state now as the one checkpoints carry until :meth:`release_safe_point` (RL: the start of a
+        rollout, whose state is all a resumed run needs; weights and optimizer do not change until its update)."""
+        self._safe = self.capture_state()
+
+    def release_safe_point(self) -> None:
+        """Checkpoints capture the state when they are saved again (call at a safe point)."""
+        self._safe = None
+
+    def rewind(self) -> Optional[dict[str, Any]]:
+        """Put the counters and generators back to the last marked safe point; returns the trainer's part of its
+        state (to put the model back too), or None when no safe point is marked (the state now is one)."""
+        return None if self._safe is None else self.restore_state(self._safe)
+
+    def restore_state(self, state: dict[str, Any]) -> Optional[dict[str, Any]]:
+        """Continue from a resume state (:meth:`capture_state`, or one read from a checkpoint whose weights and
+        optimizer state the model holds); returns the trainer's part."""
+        c = state["counters"]
+        self.env_steps, self.trials, self.updates = int(c["env_steps"]), int(c["trials"]), int(c["updates"])
+        self._next_ckpt = _multiple_after(self.env_steps, self.checkpoint_every)
+        self.evaluator.index = int(state["evaluator_index"])
+        healthy = state["healthy"]
+        if healthy is not None and healthy.get("same_as_model"):
+            self._snapshot()
+            self._healthy.update(env_steps=healthy["env_steps"], evaluation=healthy["evaluation"])
+        else:
+            self._healthy = healthy
+        set_global_rng_state(state["rng"])
+        return state["trainer"]
+
+    def _saved_state(self) -> dict[str, Any]:
+        """The resume state a checkpoint saved now carries (healthy weights equal to the model's are not stored)."""
+        state = dict(self._safe if self._safe is not None else self.capture_state())
+        healthy = state["healthy"]
+        policy = self.model.policy
+        if healthy is not None and same_state(healthy["policy"], policy.state_dict()) and same_state(
+            healthy["optimizer"], policy.optimizer.state_dict()
+        ):
+            state["healthy"] = {"same_as_model": True, "env_steps": healthy["env_steps"],
+                                "evaluation": healthy["evaluation"]}
+        return state
+
     # ------------------------------------------------------------------ saving
     def save_checkpoint(self, path: Path) -> Path:
-        """Save the model with the metadata as of now to ``path``; it becomes the last good checkpoint."""
+        """Save the model with the metadata as of now (and the resume state) to ``path``; it becomes the last good
+        checkpoint."""
         t = time.perf_counter()
-        save_model(self.model, path, self.metadata())
+        save_model(self.model, path, self.metadata(), resume_state=self._saved_state())
         self._ckpt_time += time.perf_counter() - t
         self.last_checkpoint = path
         return path
@@ -464,7 +577,9 @@ class RLCallback(BaseCallback):
     Between PPO iterations (at the start of each rollout, when the weights are those the last update produced) it
     checks that parameters and hidden states are finite, evaluates and checkpoints on schedule, and stops learning
     before the next update when the stopping rule fires, the policy collapsed for good, the wall-time budget is spent
-    or a stop was requested; it counts finished trials.
+    or a stop was requested; it counts finished trials. The start of each rollout is the run's safe point
+    (:meth:`TrainingMonitor.mark_safe_point`): a stop inside a rollout is saved as that point (the weights have not
+    changed since), and the resumed run redoes the rollout.
 
     Args:
         monitor: The run's monitor.
@@ -476,6 +591,8 @@ class RLCallback(BaseCallback):
         self.monitor = monitor
         self.guard = guard
         self.stop = False
+        self.in_rollout = False
+        """Whether learning is inside a rollout (from its start to its end): a stop there is mid-rollout."""
 
     def sync(self) -> None:
         """Copy SB3's env-step count and the optimizer's step count to the monitor."""
@@ -483,11 +600,14 @@ class RLCallback(BaseCallback):
 
     def _on_rollout_start(self) -> None:
         mon = self.monitor
+        mon.release_safe_point()  # checkpoints saved here capture the state as it is
         self.sync()
         bad = check_finite(self.model.policy, self.model._last_lstm_states.pi[0])
         if bad is not None:
             mon.diverged(bad)
         self.stop = mon.evaluate_and_checkpoint()
+        mon.mark_safe_point()  # the state this rollout starts from, after any rollback
+        self.in_rollout = True
 
     def _on_step(self) -> bool:
         mon = self.monitor
@@ -496,6 +616,7 @@ class RLCallback(BaseCallback):
         return not (self.stop or self.guard.requested or out_of_time)
 
     def _on_rollout_end(self) -> None:
+        self.in_rollout = False
         self.monitor.set_counters(self.num_timesteps)
         self.monitor.log_speed()
 

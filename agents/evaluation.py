@@ -25,7 +25,7 @@ the same for both learning rules.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterable, Mapping, Sequence, Union
 
 import numpy as np
@@ -103,6 +103,19 @@ class Evaluation:
         d = asdict(self)
         d["by_coherence"] = {f"{c:g}": a for c, a in self.by_coherence.items()}
         return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Evaluation":
+        """The evaluation of a :meth:`to_dict` (e.g. a record of a run's accuracy curve; other keys are ignored and
+        JSON's ``null`` becomes NaN)."""
+        nan = lambda v: float("nan") if v is None else v  # noqa: E731
+        kwargs = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+        kwargs["by_coherence"] = {float(c): nan(a) for c, a in dict(d.get("by_coherence") or {}).items()}
+        kwargs["rates"] = {k: nan(v) for k, v in dict(d.get("rates") or {}).items()}
+        for key in ("accuracy", "lower", "upper", "reward", "choice_accuracy", "fixation_break_rate", "go_choice_prob"):
+            if key in kwargs:
+                kwargs[key] = nan(kwargs[key])
+        return cls(**kwargs)
 
 
 @th.no_grad()

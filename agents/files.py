@@ -23,6 +23,8 @@ import csv
 import json
 import math
 import os
+import sys
+import time
 from pathlib import Path
 from typing import Any, Sequence, Union
 
@@ -30,7 +32,7 @@ import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["json_safe", "read_json", "write_json", "write_rows", "write_text"]
+__all__ = ["json_safe", "read_json", "set_aside", "warn", "write_json", "write_rows", "write_text"]
 
 
 def json_safe(x: Any) -> Any:
@@ -91,3 +93,24 @@ def write_rows(path: PathLike, rows: Sequence[dict[str, Any]]) -> Path:
         writer.writerows({k: ("" if v is None else v) for k, v in json_safe(dict(row)).items()} for row in rows)
     os.replace(tmp, path)
     return path
+
+
+def set_aside(path: PathLike) -> Path:
+    """Move a corrupt file out of the way, to ``<name>.corrupt-<time>`` beside it (kept for inspection; never
+    overwriting an earlier one); returns the new path."""
+    path = Path(path)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = path.with_name(f"{path.name}.corrupt-{stamp}")
+    n = 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.corrupt-{stamp}-{n}")
+    path.replace(aside)
+    return aside
+
+
+def warn(message: str) -> None:
+    """Print ``warning: <message>`` on stderr, as one line that does not break a progress bar."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"warning: {message}", file=sys.stderr)

@@ -9,7 +9,12 @@ Layout (``docs/DESIGN.md``)::
                           acc_070.zip, acc_090.zip, acc_target.zip the first time accuracy reaches each level
       tb/                 TensorBoard logs
 
-Every zip carries the metadata as of its own step in ``model.dmd_metadata``; ``metadata.json`` is the latest.
+Every zip carries the metadata as of its own step in ``model.dmd_metadata``; ``metadata.json`` is the latest. Every
+zip the trainers save also carries the state a resumed run needs to continue exactly (:mod:`agents.resume`).
+
+Resuming (:func:`prepare_run`) takes the newest checkpoint that is whole: a corrupt one is moved aside to
+``<name>.corrupt-<time>`` with a warning, and so is a ``metadata.json`` that cannot be read (the resumed run rebuilds
+it from the checkpoint).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import os
 import platform
 import shutil
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -30,7 +36,7 @@ import numpy as np
 
 from dm_envs import TaskConfig, make_config
 
-from .files import json_safe, read_json, write_json
+from .files import json_safe, read_json, set_aside, warn, write_json
 
 PathLike = Union[str, os.PathLike]
 
@@ -158,18 +164,42 @@ class RunDir:
         Only each zip's metadata is read (no weights). Files that cannot be read (e.g. a zip cut short by a crash)
         are skipped.
         """
+        return self._scan()[0]
+
+    def _scan(self) -> tuple[list[tuple[int, Path]], list[tuple[Path, str]]]:
+        """The readable saved models as ``(env steps, path)``, and the unreadable ones as ``(path, error)``."""
         from .io import ModelLoadError, load_metadata
 
-        out = []
+        good, bad = [], []
         candidates = sorted(self.checkpoints.glob("*.zip")) + ([self.final_model] if self.final_model.exists() else [])
         for path in candidates:
-            if path.name.endswith(".tmp.zip"):
+            if path.name.endswith(".tmp.zip"):  # a save cut short (saves write here, then rename)
                 continue
             try:
-                out.append((int(load_metadata(path)["env_steps"]), path))
-            except (ModelLoadError, KeyError, ValueError, TypeError, OSError):
-                continue
-        return out
+                good.append((int(load_metadata(path)["env_steps"]), path))
+            except (ModelLoadError, KeyError, ValueError, TypeError, OSError) as err:
+                bad.append((path, str(err)))
+        return good, bad
+
+    def resume_checkpoint(self) -> Optional[Path]:
+        """The checkpoint a resumed run continues from: the newest whole one (as :meth:`newest_checkpoint`).
+
+        Corrupt models on the way (an unreadable zip, a damaged entry, entries missing) are moved aside to
+        ``<name>.corrupt-<time>`` with a warning on stderr, so they are not tried again; the older checkpoints stay.
+        """
+        good, bad = self._scan()
+        for path, _ in bad:
+            self._set_aside(path, model_file_problem(path) or "it carries no readable run metadata")
+        for _, path in sorted(good, key=lambda sp: (sp[0], sp[1].stat().st_mtime), reverse=True):
+            problem = model_file_problem(path)
+            if problem is None:
+                return path
+            self._set_aside(path, problem)
+        return None
+
+    def _set_aside(self, path: Path, problem: str) -> None:
+        aside = set_aside(path)
+        warn(f"{self.relative(path)} is corrupt ({problem}); moved to {self.relative(aside)}")
 
     def checkpoint_at(self, env_steps: int) -> Optional[Path]:
         """The saved model at exactly ``env_steps`` (e.g. 0: the initial weights), or None."""
@@ -224,6 +254,17 @@ class RunDir:
         """Write ``metadata.json`` atomically (a crash never leaves half a file)."""
         write_json(self.metadata, metadata)
 
+    def metadata_problem(self) -> Optional[str]:
+        """What is wrong with ``metadata.json`` (unreadable, not JSON, not a run's metadata), or None (also when there
+        is none)."""
+        if not self.metadata.exists():
+            return None
+        try:
+            meta = self.read_metadata()
+        except (ValueError, OSError) as err:  # JSONDecodeError, UnicodeDecodeError, unreadable
+            return f"{type(err).__name__}: {err}"
+        return None if isinstance(meta, dict) and "learning_rule" in meta else "not a run's metadata"
+
     def read_metadata(self) -> dict[str, Any]:
         """Read ``metadata.json``."""
         return read_json(self.metadata)
@@ -236,15 +277,46 @@ class RunDir:
             return str(path)
 
 
-def save_model(model: Any, path: Path, metadata: dict[str, Any]) -> Path:
-    """Attach ``metadata`` to the model as ``dmd_metadata`` and save it atomically to ``path`` (a ``.zip``)."""
+def save_model(
+    model: Any, path: Path, metadata: dict[str, Any], resume_state: Optional[dict[str, Any]] = None
+) -> Path:
+    """Attach ``metadata`` to the model as ``dmd_metadata`` and save it atomically to ``path`` (a ``.zip``), with the
+    ``resume_state`` of :mod:`agents.resume` when given.
+
+    The zip is written whole to ``<stem>.tmp.zip`` beside ``path`` and renamed into place, so ``path`` always holds a
+    complete model (the previous one until the new one is ready).
+    """
+    from .resume import add_resume_state
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.dmd_metadata = json_safe(metadata)
     tmp = path.with_name(path.stem + ".tmp.zip")
-    model.save(tmp)
-    os.replace(tmp, path)
+    try:
+        model.save(tmp)
+        if resume_state is not None:
+            add_resume_state(tmp, resume_state)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+def model_file_problem(path: Path) -> Optional[str]:
+    """What makes a saved model zip unusable (not a zip, a damaged entry, no weights), or None if it is whole.
+
+    Every entry is read and checked against its CRC; nothing is unpickled.
+    """
+    try:
+        with zipfile.ZipFile(path) as zf:
+            damaged = zf.testzip()
+            names = set(zf.namelist())
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as err:
+        return f"not a readable zip: {err}"
+    if damaged is not None:
+        return f"entry {damaged!r} is damaged (CRC mismatch)"
+    missing = {"data", "policy.pth", "policy.optimizer.pth"} - names
+    return f"entries missing: {', '.join(sorted(missing))}" if missing else None
 
 
 def package_versions() -> dict[str, str]:
@@ -355,8 +427,14 @@ def prepare_run(run: RunDir, resume: bool, overwrite: bool) -> Optional[Path]:
             f"{run.root} already holds a run; pass resume=True (--resume) to continue it, overwrite=True "
             "(--overwrite) to start again, or choose another output folder"
         )
+    problem = run.metadata_problem() if resume else None
     run.make()
-    return run.newest_checkpoint() if resume else None
+    checkpoint = run.resume_checkpoint() if resume else None
+    if problem is not None:
+        aside = set_aside(run.metadata)
+        source = f"checkpoint {run.relative(checkpoint)}" if checkpoint else "scratch (no checkpoint to resume)"
+        warn(f"{run.metadata} was unreadable ({problem}); moved to {aside.name}, rebuilt from {source}")
+    return checkpoint
 
 
 def default_out_dir(rule: str, config: TaskConfig, delta: float, seed: int) -> Path:
@@ -374,17 +452,40 @@ class RunStart:
         metadata: The run's fixed facts (the trainer's monitor adds counters, curve and status).
         checkpoint: The checkpoint to resume from, or None for a fresh run.
         resumed: That checkpoint's metadata (with this resume appended to ``resumes``), or None.
+        state: That checkpoint's resume state (:mod:`agents.resume`), or None (a fresh run, or a checkpoint saved
+            without one).
     """
 
     run: RunDir
     metadata: dict[str, Any]
     checkpoint: Optional[Path] = None
     resumed: Optional[dict[str, Any]] = None
+    state: Optional[dict[str, Any]] = None
 
     @property
     def segment(self) -> int:
-        """0 for a fresh run, ``k`` for its ``k``-th resumption (keys the training trial streams)."""
+        """0 for a fresh run, ``k`` for its ``k``-th resumption (keys the fresh training trial streams of a resume
+        without a saved state)."""
         return len(self.resumed["resumes"]) if self.resumed else 0
+
+    def announce(self, exact: bool, detail: str) -> None:
+        """Record in ``resumes`` whether this resume is exact, and name the checkpoint on stderr (once per resume).
+
+        Args:
+            exact: Whether the checkpoint's resume state was restored (the run continues as if never stopped).
+            detail: What was restored, or why it could not be.
+        """
+        record = self.resumed["resumes"][-1]
+        record["exact"] = bool(exact)
+        if not exact:
+            record["note"] = detail
+            warn(f"resuming {self.run.root} from {record['from']} ({record['env_steps']:,} env steps) not exactly: "
+                 f"{detail}")
+        else:
+            from tqdm.auto import tqdm
+
+            tqdm.write(f"resuming {self.run.root} from {record['from']} ({record['env_steps']:,} env steps): "
+                       f"{detail}", file=sys.stderr)
 
 
 def open_run(
@@ -447,16 +548,22 @@ def open_run(
         "torch_threads": 1,
         "versions": package_versions(),
     }
-    resumed = None
+    resumed = state = None
     if checkpoint is not None:
         from .io import load_metadata
+        from .resume import ResumeStateError, read_resume_state
 
         resumed = dict(load_metadata(checkpoint))
         check_identity(resumed, metadata, checkpoint)
+        try:
+            state = read_resume_state(checkpoint)
+        except ResumeStateError as err:
+            warn(f"{run.relative(checkpoint)}: {err}; resuming without it")
+        env_steps = state["counters"]["env_steps"] if state else resumed["env_steps"]
         resumed["resumes"] = list(resumed.get("resumes", [])) + [
-            {"from": run.relative(checkpoint), "env_steps": int(resumed["env_steps"]), "time": now()}
+            {"from": run.relative(checkpoint), "env_steps": int(env_steps), "time": now()}
         ]
-    return RunStart(run=run, metadata=metadata, checkpoint=checkpoint, resumed=resumed)
+    return RunStart(run=run, metadata=metadata, checkpoint=checkpoint, resumed=resumed, state=state)
 
 
 def finish_message(run: RunDir, model: Any, meta: dict[str, Any], progress: bool) -> TrainResult:
@@ -490,6 +597,7 @@ __all__ = [
     "build_model",
     "check_identity",
     "default_out_dir",
+    "model_file_problem",
     "finish_message",
     "open_run",
     "package_versions",

@@ -43,10 +43,12 @@ from dm_envs import TaskConfig
 from .callbacks import InterruptGuard, RLCallback, TrainingMonitor, check_finite
 from .defaults import PPO_DEFAULTS, RL_SCHEDULE
 from .evaluation import Evaluator, StoppingRule
+from .resume import ResumeStateError, restore_rl_state, rl_state
 from .runs import (
     ROLLBACK_STREAM,
     TRAIN_STREAM,
     PathLike,
+    RunStart,
     TrainingDiverged,
     TrainResult,
     build_model,
@@ -136,7 +138,11 @@ def train_rl(
             ``"collapsed"`` (see :mod:`agents.callbacks`).
         out_dir: The run folder (default ``runs/rl_<task>_d<delta>_s<seed>``).
         resume: Continue the run in ``out_dir`` from its newest checkpoint (the task, seed and network must match;
-            hyperparameters and budget given here apply from now on). A fresh run if there is no checkpoint.
+            hyperparameters and budget given here apply from now on). A fresh run if there is no checkpoint. The
+            resumed run continues exactly as the uninterrupted one (bit-identical weights and evaluations, same
+            hyperparameters and machine): the checkpoint holds the vector env's trial streams, SB3's last
+            observations and recurrent states, the generators and the monitor's state (:mod:`agents.resume`). A
+            checkpoint saved without that state (an older version) resumes on fresh trial streams, with a warning.
         overwrite: Delete a previous run in ``out_dir`` first.
         progress: Show a progress bar and a summary line.
         device: Torch device (``"cpu"``; the small network is fastest there).
@@ -174,11 +180,8 @@ def train_rl(
 
     if start.checkpoint is None:
         model = build_model(cfg, seed, pk, n_envs, ppo, device)
-    else:  # fresh trials for the new segment; SB3 restores weights, optimizer state and num_timesteps
-        env_seed = stream_seed(seed, TRAIN_STREAM, start.segment)
-        venv = make_sb3_vec_env(n_envs, config=cfg, seed=env_seed)
-        model = RecurrentPPO.load(start.checkpoint, env=venv, device=device, **ppo)
-        model.set_random_seed(env_seed)
+    else:  # SB3 restores weights, optimizer state and num_timesteps; _resume restores the rest
+        model = RecurrentPPO.load(start.checkpoint, env=make_sb3_vec_env(n_envs, config=cfg), device=device, **ppo)
     model.set_logger(configure(str(run.tb), ["tensorboard"]))
 
     monitor = TrainingMonitor(
@@ -186,6 +189,9 @@ def train_rl(
         eval_every, checkpoint_every, max_steps, max_time, max_rollbacks, progress, resumed=start.resumed,
     )
     monitor.on_rollback = lambda k: _fresh_trials(model, stream_seed(seed, ROLLBACK_STREAM, k))
+    monitor.path_state = lambda: rl_state(model)
+    if start.checkpoint is not None:
+        _resume(start, model, monitor, seed)
     if start.resumed is not None and rule.should_stop(start.resumed.get("accuracy_curve", [])):  # it had finished
         return finish_message(run, model, monitor.finish("reached_target"), progress)
 
@@ -208,16 +214,40 @@ def train_rl(
                 raise
             monitor.diverged(bad)
     cb.sync()
+    if not cb.in_rollout:  # learn() ran to its end (after an update): the state now is where the next rollout starts
+        monitor.release_safe_point()
     if monitor.criterion is not None and rule.should_stop(monitor.curve):
         status = "reached_target"
     elif monitor.collapsed:
         status = "collapsed"
     elif guard.requested or not monitor.out_of_budget:  # a signal, or an extra callback stopped learning
         status = "interrupted"
+        state = monitor.rewind()  # back to the start of the rollout it stopped in (redone when resumed)
+        if state is not None:
+            restore_rl_state(model, state)
     else:  # the budget ran out (after an update): evaluate the final model
         monitor.evaluate()
         status = "reached_target" if monitor.criterion else "collapsed" if monitor.collapsed else "budget_exhausted"
     return finish_message(run, model, monitor.finish(status), progress)
+
+
+def _resume(start: RunStart, model: Any, monitor: TrainingMonitor, seed: int) -> None:
+    """Put a model loaded from ``start.checkpoint`` and its monitor where the checkpoint's run stood; without a saved
+    resume state (or when it does not fit, e.g. another ``n_envs``), go on with fresh trial streams instead."""
+    why = "the checkpoint holds no saved training state (saved by an older version)"
+    if start.state is not None:
+        try:
+            if start.state.get("trainer") is None:
+                raise ResumeStateError("the checkpoint's state has no vector-env part")
+            restore_rl_state(model, start.state["trainer"])
+            monitor.restore_state(start.state)
+            start.announce(True, "vector env, recurrent states, generators and monitor restored; continuing exactly")
+            return
+        except ResumeStateError as err:
+            why = f"the checkpoint's training state does not fit: {err}"
+    env_seed = stream_seed(seed, TRAIN_STREAM, start.segment)
+    model.set_random_seed(env_seed)  # seeds the vector env too, reset by learn()
+    start.announce(False, f"{why}; training goes on with fresh trial streams")
 
 
 def _fresh_trials(model: Any, env_seed: int) -> None:

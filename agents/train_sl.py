@@ -36,10 +36,12 @@ from .callbacks import InterruptGuard, TrainingMonitor
 from .defaults import PPO_DEFAULTS, SL_DEFAULTS, SL_SCHEDULE
 from .evaluation import Evaluator, StoppingRule
 from .io import actor_forward
+from .resume import ResumeStateError
 from .runs import (
     ROLLBACK_STREAM,
     TRAIN_STREAM,
     PathLike,
+    RunStart,
     TrainResult,
     build_model,
     finish_message,
@@ -135,7 +137,10 @@ def train_sl(
         max_time: Wall-time budget in seconds (over all segments of a resumed run); None for no limit.
         max_rollbacks: Collapse rollbacks allowed (as in RL; SL runs have not been seen to collapse).
         out_dir: The run folder (default ``runs/sl_<task>_d<delta>_s<seed>``).
-        resume: Continue the run in ``out_dir`` from its newest checkpoint (Adam's state included).
+        resume: Continue the run in ``out_dir`` from its newest checkpoint: exactly as the uninterrupted run would
+            have gone on (Adam's state, the training-trial generator and the monitor's state travel in the
+            checkpoint; see :mod:`agents.resume`). A checkpoint saved without that state (an older version) resumes on
+            a fresh trial stream, with a warning.
         overwrite: Delete a previous run in ``out_dir`` first.
         progress: Show a progress bar and a summary line.
         device: Torch device.
@@ -167,19 +172,19 @@ def train_sl(
 
     if start.checkpoint is None:
         # Exactly the RL trainer's default model; SL replaces the optimizer (Adam over the same parameters: the value
-        # head gets no gradient, so Adam leaves it alone) and saving it in the zip makes resuming exact.
+        # head gets no gradient, so Adam leaves it alone). Its state is saved in the checkpoint zips, and with it the
+        # training-trial generator and the monitor's state (agents.resume): a resumed run continues bit for bit as
+        # the uninterrupted one would have.
         model = build_model(cfg, seed, pk, PPO_DEFAULTS["n_envs"],
                             {k: v for k, v in PPO_DEFAULTS.items() if k != "n_envs"}, device)
         model.policy.optimizer = th.optim.Adam(model.policy.parameters(), lr=learning_rate, weight_decay=weight_decay)
-        data_seed = seed
     else:
         model = RecurrentPPO.load(start.checkpoint, device=device)
         for group in model.policy.optimizer.param_groups:
             group.update(lr=learning_rate, weight_decay=weight_decay)
-        data_seed = stream_seed(seed, TRAIN_STREAM, start.segment)
     policy, optimizer = model.policy, model.policy.optimizer
     policy.set_training_mode(True)
-    data = TrialDataset(config=cfg, batch_size=batch_size, seed=data_seed)
+    data = TrialDataset(config=cfg, batch_size=batch_size, seed=seed)
     logger = configure(str(run.tb), ["tensorboard"])
     model.set_logger(logger)
 
@@ -188,6 +193,9 @@ def train_sl(
         eval_every, checkpoint_every, max_steps, max_time, max_rollbacks, progress, resumed=start.resumed,
     )
     monitor.on_rollback = lambda k: setattr(data, "rng", np.random.default_rng(stream_seed(seed, ROLLBACK_STREAM, k)))
+    monitor.path_state = lambda: {"data_rng": data.rng.bit_generator.state}
+    if start.checkpoint is not None:
+        _resume(start, data, monitor, seed)
     if start.resumed is not None and rule.should_stop(start.resumed.get("accuracy_curve", [])):
         return finish_message(run, model, monitor.finish("reached_target"), progress)
 
@@ -225,6 +233,25 @@ def train_sl(
             logger.record_mean("train/grad_norm", grad_norm.item())
             logger.record_mean("train/batch_accuracy", score_actions(batch.trials, actions).accuracy)
     return finish_message(run, model, monitor.finish(status), progress)
+
+
+def _resume(start: RunStart, data: TrialDataset, monitor: TrainingMonitor, seed: int) -> None:
+    """Put the training-trial generator and the monitor where the checkpoint's run stood; without a saved resume state,
+    go on with a fresh trial stream instead."""
+    why = "the checkpoint holds no saved training state (saved by an older version)"
+    if start.state is not None:
+        try:
+            trainer = start.state.get("trainer") or {}
+            if "data_rng" not in trainer:
+                raise ResumeStateError("the checkpoint's state has no training-trial generator")
+            data.rng.bit_generator.state = trainer["data_rng"]
+            monitor.restore_state(start.state)
+            start.announce(True, "training-trial generator and monitor restored; continuing exactly")
+            return
+        except (ResumeStateError, TypeError, ValueError) as err:
+            why = f"the checkpoint's training state does not fit: {err}"
+    data.rng = np.random.default_rng(stream_seed(seed, TRAIN_STREAM, start.segment))
+    start.announce(False, f"{why}; training goes on with a fresh trial stream")
 
 
 __all__: Sequence[str] = ["SL_DEFAULTS", "SL_SCHEDULE", "supervised_loss", "train_sl"]

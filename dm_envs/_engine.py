@@ -141,6 +141,13 @@ def rng_from_seed(seed: int | None) -> np.random.Generator:
     return seeding.np_random(seed)[0]
 
 
+def _generator_at(state: Mapping[str, Any]) -> np.random.Generator:
+    """A numpy generator whose bit generator is in ``state`` (a ``bit_generator.state`` dict)."""
+    bit_generator = getattr(np.random, state["bit_generator"])()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)
+
+
 class StepResult(NamedTuple):
     """What :meth:`TrialEngine.step` returns.
 
@@ -209,11 +216,17 @@ class TrialEngine:
         self.fmeta = np.zeros((rows, 2 * config.n_streams))
         self.pos = np.zeros(n, dtype=np.int64)
         self.blocks_drawn = np.zeros(n, dtype=np.int64)  # how many blocks each env has drawn (identifies a block)
+        # what each env's current block was drawn from (see get_state): the generator state before the draw, and
+        # the trials force_trial() put into it since, as (row, conditions, generator state)
+        self.block_rng: list[Optional[dict[str, Any]]] = [None] * n
+        self.forced: list[list[tuple[int, dict[str, Any], dict[str, Any]]]] = [[] for _ in range(n)]
 
     # ------------------------------------------------------------------ blocks
     def _fill_block(self, env: int) -> None:
         """Draw a new block of trials for ``env`` and put the env at its first step."""
         k = self.k
+        self.block_rng[env] = self.rngs[env].bit_generator.state
+        self.forced[env] = []
         self._write_trials(env * k, sample_trials(self.config, k, self.rngs[env]))
         rows = slice(env * k, (env + 1) * k)
         self.next_start[rows] = np.append(self.start[rows][1:], -1)
@@ -259,7 +272,9 @@ class TrialEngine:
         if int(self.pos[env]) % self.t_max != 0:
             raise RuntimeError("force_trial() needs the env at the first step of a trial")
         rng = self.rngs[env].spawn(1)[0]
-        self._write_trials(int(self.pos[env]) // self.t_max, sample_trials(self.config, 1, rng, **conditions))
+        row = int(self.pos[env]) // self.t_max
+        self.forced[env].append((row, dict(conditions), rng.bit_generator.state))
+        self._write_trials(row, sample_trials(self.config, 1, rng, **conditions))
 
     def seed(self, seeds: Sequence[int | None]) -> None:
         """Give env ``i`` a fresh generator seeded ``seeds[i]`` (``None``: from OS entropy)."""
@@ -271,6 +286,51 @@ class TrialEngine:
         """Draw a fresh block on the given envs (all by default) and start its first trial."""
         for e in range(self.num_envs) if envs is None else envs:
             self._fill_block(int(e))
+
+    # ------------------------------------------------------------------ state
+    def get_state(self) -> dict[str, Any]:
+        """Where every env is, as plain Python data (small: the tape itself is not copied).
+
+        For each env: the generator state its current block was drawn from, the trials :meth:`force_trial` put into
+        the block, the position within the block and the generator's state now. :meth:`set_state` redraws those
+        blocks, so an engine given this state runs exactly the steps and trials this one runs from here.
+
+        Raises:
+            RuntimeError: an env has not drawn a block yet (call :meth:`reset` first).
+        """
+        if any(b is None for b in self.block_rng):
+            raise RuntimeError("get_state() needs every env to have drawn its trials; reset() first")
+        return {
+            "num_envs": self.num_envs,
+            "max_trial_steps": self.t_max,
+            "block_rng": list(self.block_rng),
+            "forced": [list(f) for f in self.forced],
+            "offset": (self.pos - np.arange(self.num_envs) * self.region).tolist(),
+            "blocks_drawn": self.blocks_drawn.tolist(),
+            "rng": [g.bit_generator.state for g in self.rngs],
+        }
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Continue from a :meth:`get_state` of an engine with the same task and number of envs.
+
+        Raises:
+            ValueError: the state is of another shape of engine, or redrawing its blocks does not reproduce the
+                generators' states (it was not taken with the same task).
+        """
+        if int(state["num_envs"]) != self.num_envs or int(state["max_trial_steps"]) != self.t_max:
+            raise ValueError(f"the state is of an engine of {state['num_envs']} envs and trials of up to "
+                             f"{state['max_trial_steps']} steps, this one has {self.num_envs} and {self.t_max}")
+        for env in range(self.num_envs):
+            self.rngs[env] = _generator_at(state["block_rng"][env])
+            self._fill_block(env)
+            for row, conditions, rng_state in state["forced"][env]:
+                self.forced[env].append((int(row), dict(conditions), rng_state))
+                self._write_trials(int(row), sample_trials(self.config, 1, _generator_at(rng_state), **conditions))
+            if self.rngs[env].bit_generator.state != state["rng"][env]:
+                raise ValueError(f"redrawing env {env}'s trials did not reproduce its generator state: the state "
+                                 "was taken with another task")
+        self.pos = np.arange(self.num_envs, dtype=np.int64) * self.region + np.asarray(state["offset"], np.int64)
+        self.blocks_drawn = np.asarray(state["blocks_drawn"], dtype=np.int64)
 
     # ------------------------------------------------------------------ stepping
     def step(self, actions: np.ndarray) -> StepResult:

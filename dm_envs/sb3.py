@@ -141,6 +141,30 @@ class TrialVecEnv(VecEnv):
         self._show()
         return e.current_obs(), r.reward.astype(np.float32), r.done.copy(), infos
 
+    def get_state(self) -> dict[str, Any]:
+        """Where every env stands, as plain Python data: the engine's trial streams and positions
+        (:meth:`~dm_envs._engine.TrialEngine.get_state`) and the running episodes' returns and lengths.
+
+        A ``TrialVecEnv`` of the same task and size given it by :meth:`set_state` steps exactly as this one does from
+        here (observations, rewards, dones, infos; only the wall time in ``info["episode"]["t"]`` differs).
+        """
+        return {
+            "engine": self._engine.get_state(),
+            "ep_return": self._ep_return.tolist(),
+            "ep_length": self._ep_length.tolist(),
+        }
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Continue from a :meth:`get_state` (instead of :meth:`reset`); pending seeds and options are dropped."""
+        e = self._engine
+        e.set_state(state["engine"])
+        self._ep_return[:] = state["ep_return"]
+        self._ep_length[:] = state["ep_length"]
+        self._reset_seeds()
+        self._reset_options()
+        self._trials = split(read_only(engine_trial_info(e, e.current_rows())), self.num_envs)
+        self.reset_infos = [dict(t) for t in self._trials]
+
     def close(self) -> None:
         if self._frames is not None:
             self._frames.close()

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 
 from tqdm.auto import tqdm
 
-from agents.files import write_json, write_rows
+from agents.files import set_aside, warn, write_json, write_rows
 from .spec import Cell, ExperimentSpec
 
 CellFn = Callable[[dict, dict, str], dict]
@@ -106,14 +106,8 @@ def read_record(path: Path) -> Optional[dict]:
         problem = f"{type(err).__name__}: {err}"
     if problem is None:
         return record
-    aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-    n = 1
-    while aside.exists():
-        n += 1
-        aside = aside.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}-{n}")
-    path.replace(aside)
-    tqdm.write(f"warning: {path} was corrupt ({problem}); moved to {aside.name}, the cell is pending again",
-               file=sys.stderr)
+    aside = set_aside(path)
+    warn(f"{path} was corrupt ({problem}); moved to {aside.name}, the cell is pending again")
     return None
 
 
