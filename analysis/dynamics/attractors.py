@@ -1425,6 +1425,13 @@ def find_attractors(
             for a, recs in _search_blocks_in_workers(dyn.W_rec, C, h0, crit, seqs, blocks, jobs, bar):
                 for rec in recs:
                     by_input[a + rec.inp].append(rec)
+    return assemble(dyn, X, by_input, M, crit, single)
+
+
+def assemble(
+    dyn: Any, X: np.ndarray, by_input: list[list[_Record]], M: int, crit: _Criteria, single: bool
+) -> Union[list[Attractor], list[list[Attractor]]]:
+    """Merge each input's records into :class:`Attractor` objects, sorted by decreasing basin (then kind, norm)."""
     out: list[list[Attractor]] = []
     for i, recs in enumerate(by_input):
         atts = [_to_attractor(dyn, r, X[i], i, M, crit.n_lyap) for r in _merge(recs, crit)]

@@ -68,9 +68,11 @@ class FixedPoint:
         eigenvalues: Eigenvalues of the Jacobian ``D W_rec`` at ``h*`` (complex, ``(H,)``), by decreasing modulus.
         spectral_radius: ``max |lambda|``.
         stable: ``spectral_radius < 1`` (linearly stable fixed point of the discrete-time map).
-        pattern: The activation pattern ``W_rec h* + c > 0`` (bool, ``(H,)``).
+        pattern: The activation pattern ``W_rec h* + c > 0`` (bool, ``(H,)``; ``None`` for smooth maps,
+            :func:`analysis.dynamics.generic.fixed_points`).
         decision: The readout's greedy action at ``h*`` (``None`` without a readout).
-        method: Which solver found it: ``"exact"``, ``"gradient"`` (the minimiser only) or ``"both"``.
+        method: Which solver found it: ``"exact"``, ``"gradient"`` (the minimiser only) or ``"both"`` (generic
+            maps: ``"adam"`` or ``"lbfgs"``, then Newton).
     """
 
     state: np.ndarray
@@ -79,14 +81,14 @@ class FixedPoint:
     eigenvalues: np.ndarray
     spectral_radius: float
     stable: bool
-    pattern: np.ndarray
+    pattern: Optional[np.ndarray]
     decision: Optional[int]
     method: str
 
     @property
-    def n_active(self) -> int:
-        """Number of active units ``|A|``."""
-        return int(self.pattern.sum())
+    def n_active(self) -> Optional[int]:
+        """Number of active units ``|A|`` (``None`` for maps without activation patterns: smooth maps)."""
+        return None if self.pattern is None else int(self.pattern.sum())
 
     @property
     def norm(self) -> float:
