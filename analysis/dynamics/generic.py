@@ -214,7 +214,7 @@ class TorchDynamics:
         self.metadata = dict(metadata or {})
         self.kind = kind
         self.units = int(units or state_size)
-        self._policy: Any = None  # the source policy (pickling rebuilds from it)
+        self._parts: Optional[_ActorParts] = None  # the policy's actor (pickling rebuilds from it)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -238,25 +238,29 @@ class TorchDynamics:
             from dm_envs import TaskConfig
 
             config = TaskConfig.from_dict(meta["task_config"])
-        p64 = copy.deepcopy(policy).to("cpu").double().eval()
-        for prm in p64.parameters():
-            prm.requires_grad_(False)
-        step, project, S, units, output = recurrent_cell(p64.lstm_actor, torch.float64)
-        step32 = recurrent_cell(p64.lstm_actor, torch.float32)[0]
+        parts = _ActorParts.of(policy)
+        dyn = cls._from_parts(parts, config, meta)
+        dyn.metadata.setdefault("policy", type(policy).__name__)
+        return dyn
+
+    @classmethod
+    def _from_parts(cls, parts: "_ActorParts", config: Optional["TaskConfig"], meta: dict[str, Any]
+                    ) -> "TorchDynamics":
+        step, project, S, units, output = recurrent_cell(parts.core, torch.float64)
+        step32 = recurrent_cell(parts.core, torch.float32)[0]
 
         def encode(obs: torch.Tensor) -> torch.Tensor:
-            return project(p64.extract_features(obs, p64.pi_features_extractor))
+            return project(parts.features(obs))
 
         def readout(s: torch.Tensor) -> torch.Tensor:
-            return p64.action_net(p64.mlp_extractor.forward_actor(output(s)))
+            return parts.action_net(parts.mlp_extractor.forward_actor(output(s)))
 
-        obs_space = getattr(policy, "observation_space", None)
-        D = int(np.prod(obs_space.shape)) if obs_space is not None and obs_space.shape else None
-        kind = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}[p64.lstm_actor.mode]
-        meta.setdefault("policy", type(policy).__name__)
+        space = parts.observation_space
+        D = int(np.prod(space.shape)) if getattr(space, "shape", None) else None
+        kind = {"LSTM": "lstm", "GRU": "gru", "RNN_TANH": "rnn_tanh", "RNN_RELU": "rnn_relu"}[parts.core.mode]
         dyn = cls(step, S, readout=readout, encode=encode, step32=step32, input_size=D, config=config,
                   metadata=meta, kind=kind, units=units)
-        dyn._policy = policy
+        dyn._parts = parts
         return dyn
 
     @classmethod
@@ -280,10 +284,10 @@ class TorchDynamics:
         new.metadata = dict(self.metadata)
         return new
 
-    def __reduce__(self) -> Any:  # worker processes rebuild the map from its policy
-        if self._policy is None:
+    def __reduce__(self) -> Any:  # worker processes rebuild the map from the policy's actor modules
+        if self._parts is None:
             return object.__reduce__(self)
-        return (_rebuild, (self._policy, self.config, self.metadata))
+        return (TorchDynamics._from_parts, (self._parts, self.config, self.metadata))
 
     def __repr__(self) -> str:
         return f"TorchDynamics({self.kind}, S={self.state_size}, A={self.n_actions})"
@@ -419,10 +423,31 @@ class TorchDynamics:
                        config=self.config if self.config is not None else getattr(batch, "config", None))
 
 
-def _rebuild(policy: Any, config: Any, metadata: dict[str, Any]) -> TorchDynamics:
-    dyn = TorchDynamics.from_policy(policy, config=config)
-    dyn.metadata = dict(metadata)
-    return dyn
+class _ActorParts:
+    """Float64 CPU copies of a recurrent policy's actor: features extractor, core, MLP and action head."""
+
+    def __init__(self, observation_space: Any, normalize_images: bool, extractor: Any, core: Any,
+                 mlp_extractor: Any, action_net: Any) -> None:
+        self.observation_space, self.normalize_images = observation_space, normalize_images
+        self.extractor, self.core, self.mlp_extractor, self.action_net = extractor, core, mlp_extractor, action_net
+
+    @classmethod
+    def of(cls, policy: Any) -> "_ActorParts":
+        def copy64(module: Any) -> Any:
+            m = copy.deepcopy(module).to("cpu").double().eval()
+            for prm in m.parameters():
+                prm.requires_grad_(False)
+            return m
+
+        return cls(policy.observation_space, bool(getattr(policy, "normalize_images", True)),
+                   copy64(policy.pi_features_extractor), copy64(policy.lstm_actor), copy64(policy.mlp_extractor),
+                   copy64(policy.action_net))
+
+    def features(self, obs: torch.Tensor) -> torch.Tensor:
+        """What the policy's ``extract_features`` gives the actor (SB3's preprocessing, then the extractor)."""
+        from stable_baselines3.common.preprocessing import preprocess_obs
+
+        return self.extractor(preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images))
 
 
 def load_dynamics(source: Any, *, config: Optional["TaskConfig"] = None) -> Union["TorchDynamics", Any]:
