@@ -81,8 +81,8 @@ def fit_text(text: str, fig: "Figure", fontsize: float, share: float = 1.0) -> s
 
     Example:
         >>> from matplotlib.figure import Figure
-        >>> fit_text("a b c d e f g h", Figure(figsize=(0.3, 1)), 10).count("\n") > 0
-        True
+        >>> fit_text("a b c d e f g h i j k l", Figure(figsize=(1, 1)), 10).splitlines()
+        ['a b c d e f', 'g h i j k l']
     """
     import textwrap
 

@@ -917,14 +917,12 @@ def find_attractors(
 
     Example:
         >>> import torch
-        >>> th = 2 * np.pi / 7                                   # a rotation on the unit circle: period 7
-        >>> def step(s, u):
-        ...     r = torch.linalg.vector_norm(s, dim=1, keepdim=True)
-        ...     c, sn = np.cos(th), np.sin(th)
-        ...     rot = torch.stack([c * s[:, 0] - sn * s[:, 1], sn * s[:, 0] + c * s[:, 1]], dim=1)
-        ...     return rot * (r ** 0.5) / r                      # radius -> sqrt(radius): attracted to r = 1
-        >>> [(a.kind, a.period) for a in find_attractors(TorchDynamics(step, 2), np.zeros(1), n_init=4)]
-        [('periodic', 7)]
+        >>> def step(s, u):                      # radius -> sqrt(radius): attracted to the unit circle, where
+        ...     r, a = torch.linalg.vector_norm(s, dim=1), torch.atan2(s[:, 1], s[:, 0])
+        ...     a = a + 2 * np.pi / 7 - 0.05 * torch.sin(7 * a)       # the rotation locks onto one 7-cycle
+        ...     return torch.stack([torch.cos(a), torch.sin(a)], dim=1) * torch.sqrt(r)[:, None]
+        >>> [(a.kind, a.period, a.basin_count) for a in find_attractors(TorchDynamics(step, 2), np.zeros(1), n_init=4)]
+        [('periodic', 7, 4)]
     """
     from tqdm.auto import tqdm
 
