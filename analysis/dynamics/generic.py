@@ -60,7 +60,7 @@ from analysis.dynamics.attractors import (
     assemble,
     make_criteria,
 )
-from analysis.dynamics.fixed_point import FixedPoint, unique_rows
+from analysis.dynamics.fixed_point import FixedPoint, adam_rows, unique_rows
 
 if TYPE_CHECKING:
     from dm_envs import TaskConfig, TrialBatch
@@ -439,6 +439,10 @@ class _ActorParts:
                 prm.requires_grad_(False)
             return m
 
+        for name, prm in policy.named_parameters():
+            if name.split(".")[0] in ("pi_features_extractor", "lstm_actor", "mlp_extractor", "action_net") and not (
+                    torch.isfinite(prm).all()):
+                raise ValueError(f"{name} has {int((~torch.isfinite(prm)).sum())} non-finite (NaN or inf) entries")
         return cls(policy.observation_space, bool(getattr(policy, "normalize_images", True)),
                    copy64(policy.pi_features_extractor), copy64(policy.lstm_actor), copy64(policy.mlp_extractor),
                    copy64(policy.action_net))
@@ -468,12 +472,18 @@ def load_dynamics(source: Any, *, config: Optional["TaskConfig"] = None) -> Unio
         return source if config is None else source.with_config(config)
     import agents
 
-    model = agents.load_model(source, rnn_only=False) if isinstance(source, (str, os.PathLike)) else source
-    if isinstance(getattr(model, "policy", model), agents.RNNPolicy):
-        dyn = Network.from_policy(model, config=config)
-    else:
-        dyn = TorchDynamics.from_policy(model, config=config)
-    if isinstance(source, (str, os.PathLike)):
+    path = isinstance(source, (str, os.PathLike))
+    model = agents.load_model(source, rnn_only=False) if path else source
+    try:
+        if isinstance(getattr(model, "policy", model), agents.RNNPolicy):
+            dyn = Network.from_policy(model, config=config)
+        else:
+            dyn = TorchDynamics.from_policy(model, config=config)
+    except ValueError as err:
+        if not path or type(err).__name__ == "ModelLoadError":
+            raise
+        raise ValueError(f"{os.fspath(source)}: {err}") from err
+    if path:
         dyn.metadata["path"] = os.fspath(source)
     return dyn
 
@@ -573,32 +583,17 @@ def _minimise(dyn: TorchDynamics, s0: np.ndarray, u: torch.Tensor, method: str, 
         opt.step(closure)
         return s.detach().numpy()
     # Adam with each row's own moments and plateau schedule (Golub & Sussillo's fixed-point-finder)
-    B = len(s)
-    m, v = torch.zeros_like(s), torch.zeros_like(s)
-    rate = torch.full((B,), float(lr), dtype=torch.float64)
-    best = torch.full((B,), float("inf"), dtype=torch.float64)
-    bad = torch.zeros(B, dtype=torch.int64)
-    live = torch.ones(B, dtype=torch.bool)
-    b1, b2, eps = 0.9, 0.999, 1e-8
-    for it in range(1, int(max_iters) + 1):
-        q = q_rows()
-        (g,) = torch.autograd.grad(q.sum(), s)
-        with torch.no_grad():
-            q = q.detach()
-            live &= q >= tol_q
-            if not live.any():
-                break
-            improved = q < best
-            best = torch.where(improved, q, best)
-            bad = torch.where(improved, torch.zeros_like(bad), bad + 1)
-            slow = bad > lr_patience
-            rate = torch.where(slow, rate * lr_factor, rate)
-            bad[slow] = 0
-            m.mul_(b1).add_((1 - b1) * g)
-            v.mul_(b2).add_((1 - b2) * g * g)
-            upd = (m / (1 - b1**it)) / (torch.sqrt(v / (1 - b2**it)) + eps)
-            s -= (rate * live)[:, None] * upd
-    return s.detach().numpy()
+
+    def speed_and_gradient(h: np.ndarray, need_grad: bool = True) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        z = torch.from_numpy(h).requires_grad_(need_grad)
+        q = 0.5 * torch.sum((dyn.step_fn(z, u.expand(len(z), -1)) - z) ** 2, dim=1)
+        if not need_grad:
+            return q.detach().numpy(), None
+        (g,) = torch.autograd.grad(q.sum(), z)
+        return q.detach().numpy(), g.numpy()
+
+    return adam_rows(speed_and_gradient, s0, lr=lr, lr_factor=lr_factor, lr_patience=lr_patience,
+                     max_iters=max_iters, tol_q=tol_q)[0]
 
 
 def fixed_points(
