@@ -28,7 +28,6 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
 
 
 def build(kind: str, train_steps: int, seed: int) -> object:

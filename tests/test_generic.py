@@ -230,3 +230,37 @@ def test_cli_dynamics_on_models_without_metadata(lstm_model, tmp_path, capsys):
     code = main(["analyze", "populations", str(path), "--out", str(tmp_path / "pop"), "-c", "3", "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "only the package's ReLU RNN" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_rnn_policy_saved_by_plain_sb3_code_takes_its_task_from_the_flags(tmp_path, capsys):
+    """No dmd_metadata in the zip: dynamics needs --complexity (named in its one-line error), populations too."""
+    from sb3_contrib import RecurrentPPO
+
+    import agents
+    from analysis.cli import main
+    from dm_envs.sb3 import make_sb3_vec_env
+
+    cfg = make_config(1)
+    model = RecurrentPPO(agents.RNNPolicy, make_sb3_vec_env(2, config=cfg, seed=0),
+                         policy_kwargs=dict(hidden_size=8, delta=0.4), n_steps=8, seed=0)
+    path = tmp_path / "plain.zip"
+    model.save(path)
+    fast = ["--grid", "3", "--n-init", "3", "--observed", "2", "--trials", "12", "--n-transient", "100",
+            "--n-record", "200", "--no-progress", "--jobs", "1", "--no-figures"]
+    assert main(["analyze", "dynamics", str(path), "--out", str(tmp_path / "a"), *fast]) == 2
+    assert "no task config" in capsys.readouterr().err
+    assert main(["analyze", "dynamics", str(path), "--out", str(tmp_path / "a"), "--complexity", "1", *fast]) == 0
+    s = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert s["dynamics"] == "relu_exact" and s["task"]["name"] == cfg.name and s["stimulus"]["n_points"] == 3
+    assert main(["analyze", "populations", str(path), "--out", str(tmp_path / "p"), "-c", "1", "--trials", "30",
+                 "--shuffles", "50", "--skip", "connectivity", "robustness_ablation", "--no-figures",
+                 "--no-progress"]) == 0
+    assert json.loads((tmp_path / "p" / "summary.json").read_text())["task"]["name"] == cfg.name
+    # non-finite weights of any policy are one-line errors naming the file
+    lstm = RecurrentPPO("MlpLstmPolicy", make_sb3_vec_env(2, config=cfg, seed=0),
+                        policy_kwargs=dict(lstm_hidden_size=4), n_steps=8, seed=0)
+    with torch.no_grad():
+        lstm.policy.lstm_actor.weight_hh_l0[0, 0] = float("nan")
+    lstm.save(tmp_path / "nan.zip")
+    with pytest.raises(ValueError, match="nan.zip: lstm_actor.weight_hh_l0 has 1 non-finite"):
+        load_dynamics(tmp_path / "nan.zip")
