@@ -12,9 +12,14 @@ Each handler parses its options, calls the library and prints a summary line:
                                    membership stops changing over training
 =================================  =========================================================================
 
+``dynamics`` takes any sb3-contrib recurrent policy (the package's ReLU RNN exactly, LSTM/GRU policies by
+:mod:`analysis.dynamics.generic`); ``dynamics`` and ``populations`` take the task of a model saved without metadata
+from ``--complexity N`` / ``-o KEY=VALUE``; every command that draws figures takes ``--format png|pdf|svg``.
+
 Examples::
 
     dmd analyze dynamics runs/rl_seed0/final_model.zip --out runs/rl_seed0/dynamics
+    dmd analyze dynamics lstm.zip --complexity 3 --out out/lstm --format pdf
     dmd analyze track runs/rl_seed0 --out runs/rl_seed0/track
     dmd analyze populations runs/rl_seed0/final_model.zip --out runs/rl_seed0/populations
     dmd analyze crystallization runs/rl_seed0 --out runs/rl_seed0/crystallization
