@@ -39,12 +39,19 @@ def policy_of(obj: Any) -> RNNPolicy:
     return policy
 
 
-def load_model(path: PathLike, device: str = "cpu") -> RecurrentPPO:
+def load_model(path: PathLike, device: str = "cpu", *, rnn_only: bool = True) -> RecurrentPPO:
     """Load a saved RNN policy model (RL or SL), with clear errors for missing, corrupt or foreign files.
+
+    Args:
+        path: The model zip.
+        device: Torch device.
+        rnn_only: Refuse policies other than :class:`~agents.RNNPolicy` (``False``: any sb3-contrib recurrent
+            policy, e.g. a stock ``MlpLstmPolicy``, for :mod:`analysis.dynamics.generic`).
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ModelLoadError: not a zip, not a Stable-Baselines3 model, unreadable, or a policy other than RNNPolicy.
+        ModelLoadError: not a zip, not a Stable-Baselines3 model, unreadable, or (``rnn_only``) a policy other
+            than RNNPolicy.
     """
     path = Path(path)
     if not path.exists() and path.suffix != ".zip" and path.with_suffix(".zip").exists():
@@ -61,7 +68,8 @@ def load_model(path: PathLike, device: str = "cpu") -> RecurrentPPO:
         model = RecurrentPPO.load(path, device=device)
     except Exception as err:  # SB3 raises a variety of errors on bad archives
         raise ModelLoadError(f"could not load {path} as a RecurrentPPO model: {type(err).__name__}: {err}") from err
-    policy_of(model)
+    if rnn_only:
+        policy_of(model)
     return model
 
 

@@ -51,6 +51,8 @@ _EXPORTS: dict[str, str] = {
     "track": "analysis.dynamics.tracking",
     "Tracking": "analysis.dynamics.tracking",
     "run_dynamics_analysis": "analysis.dynamics.pipeline",
+    "TorchDynamics": "analysis.dynamics.generic",
+    "load_dynamics": "analysis.dynamics.generic",
     "plot_attractor_map": "analysis.dynamics.figures",
     "plot_lyapunov": "analysis.dynamics.figures",
     "plot_qp_by_coherence": "analysis.dynamics.figures",

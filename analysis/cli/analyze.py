@@ -12,9 +12,14 @@ Each handler parses its options, calls the library and prints a summary line:
                                    membership stops changing over training
 =================================  =========================================================================
 
+``dynamics`` takes any sb3-contrib recurrent policy (the package's ReLU RNN exactly, LSTM/GRU policies by
+:mod:`analysis.dynamics.generic`); ``dynamics`` and ``populations`` take the task of a model saved without metadata
+from ``--complexity N`` / ``-o KEY=VALUE``; every command that draws figures takes ``--format png|pdf|svg``.
+
 Examples::
 
     dmd analyze dynamics runs/rl_seed0/final_model.zip --out runs/rl_seed0/dynamics
+    dmd analyze dynamics lstm.zip --complexity 3 --out out/lstm --format pdf
     dmd analyze track runs/rl_seed0 --out runs/rl_seed0/track
     dmd analyze populations runs/rl_seed0/final_model.zip --out runs/rl_seed0/populations
     dmd analyze crystallization runs/rl_seed0 --out runs/rl_seed0/crystallization
@@ -27,7 +32,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from agents.cli import COUNT, FRACTION, NON_NEGATIVE, POSITIVE_INT, existing_folder, output_folder
+from agents.cli import COUNT, FRACTION, NON_NEGATIVE, POSITIVE_INT, existing_folder, output_folder, task_override
 from analysis.populations.pipeline import STEPS as POPULATION_STEPS
 
 
@@ -58,7 +63,42 @@ def _map_options(p: argparse.ArgumentParser, grid: int, n_init: int, observed: i
                    help="worker processes of the attractor search (default -1: one per CPU; the numbers do not "
                         "depend on it)")
     p.add_argument("--no-figures", action="store_true")
+    _format_option(p)
     _progress_options(p)
+
+
+def _format_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", dest="fmt", choices=("png", "pdf", "svg"), default="png",
+                   help="file format of the figures (default png)")
+
+
+def _task_options(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--complexity", "-c", type=int, choices=(1, 2, 3, 4), default=None,
+                   help=f"task level (default: {default})")
+    p.add_argument("--task-override", "-o", action="append", default=[], metavar="KEY=VALUE", type=task_override,
+                   help="task field override, value as JSON (e.g. noise_amplitude=0.3), on --complexity or the "
+                        "model's own task; repeatable")
+
+
+def _task_config(args: argparse.Namespace, fallback: Optional[int] = None) -> Any:
+    """The task of ``--complexity`` / ``-o`` (overrides apply to the level given, else to the model's own task,
+    else to level ``fallback``); ``None`` when neither flag is given."""
+    from agents.cli import parse_overrides
+    from dm_envs import make_config
+
+    overrides = parse_overrides(args.task_override)
+    if args.complexity is not None:
+        return make_config(args.complexity, **overrides)
+    if not overrides:
+        return None
+    import agents
+
+    try:
+        return agents.task_config_of(args.model).replace(**overrides)
+    except (ValueError, KeyError, FileNotFoundError):  # no metadata: overrides on the fallback level
+        if fallback is None:
+            raise ValueError(f"{args.model} carries no task config: -o needs --complexity N") from None
+        return make_config(fallback, **overrides)
 
 
 def _out_option(p: argparse.ArgumentParser) -> None:
@@ -82,24 +122,30 @@ def _add_dynamics(asub: Any) -> None:
         help="attractor landscape of a saved policy: attractor maps, decision basins, fixed points, Lyapunov exponents",
         description="The attractors of every stage of a saved policy (analysis.dynamics.pipeline).",
     )
-    p.add_argument("model", help="a saved model zip (RL or SL)")
+    p.add_argument("model", help="a saved model zip (RL or SL; any sb3-contrib RecurrentPPO model: the package's "
+                                 "ReLU RNN exactly, LSTM/GRU policies by the generic path)")
+    _task_options(p, "the model's own; required for models saved without it")
     _map_options(p, grid=21, n_init=32, observed=16, trials=256)
     p.set_defaults(func=_run_dynamics)
 
 
 def _run_dynamics(args: argparse.Namespace) -> int:
+    from analysis.dynamics.generic import load_dynamics
     from analysis.dynamics.pipeline import run_dynamics_analysis
-    from analysis.network import Network
 
     _one_torch_thread()
     t0 = time.perf_counter()
-    Network.load(args.model)  # a missing, corrupt or non-finite model fails here, in one line naming the file
+    config = _task_config(args)
+    load_dynamics(args.model)  # a missing, corrupt or non-finite model fails here, in one line naming the file
     _make_folder(args.out)
     summary = run_dynamics_analysis(
-        args.model, args.out, grid=args.grid, n_init=args.n_init, observed=args.observed, trials=args.trials,
-        n_transient=args.n_transient, n_record=args.n_record, seed=args.seed, jobs=args.jobs,
-        figures=not args.no_figures, progress=args.progress,
+        args.model, args.out, config=config, grid=args.grid, n_init=args.n_init, observed=args.observed,
+        trials=args.trials, n_transient=args.n_transient, n_record=args.n_record, seed=args.seed, jobs=args.jobs,
+        figures=not args.no_figures, fmt=args.fmt, progress=args.progress,
     )
+    if summary["dynamics"] != "relu_exact":
+        print(f"{summary['dynamics'].removeprefix('generic_').upper()} policy, state size {summary['state_size']}: "
+              "generic path (analysis.dynamics.generic)")
     s = summary["stimulus"]
     print(f"stimulus stage: {s['n_attractors']} attractors {s['counts']}, QP fraction {s['qp_fraction']:.3f} "
           f"(low-coherence half {_fmt(s.get('qp_fraction_low_coherence'))}, high half "
@@ -149,7 +195,7 @@ def _run_track(args: argparse.Namespace) -> int:
                n_transient=args.n_transient, n_record=args.n_record, n_jobs=args.jobs)
     tr.save(out, save_maps=args.save_maps)
     if not args.no_figures:
-        plot_qp_track(tr, out / "qp_fraction_track.png")
+        plot_qp_track(tr, out / f"qp_fraction_track.{args.fmt}")
     for r in tr.rows:
         print(f"{r['checkpoint']:>16} progress {r['progress']:.2f}  accuracy {_fmt(r['accuracy'])}  "
               f"QP fraction {_fmt(r['qp_fraction'])}  attractors {r['n_attractors']}")
@@ -171,8 +217,7 @@ def _add_populations(asub: Any) -> None:
     )
     p.add_argument("model", help="saved model (.zip) or weights (.npz with W_rec, W_in, W_out)")
     _out_option(p)
-    p.add_argument("--complexity", type=int, choices=(1, 2, 3, 4), default=None,
-                   help="task level (default: the model's own task; 3 for .npz)")
+    _task_options(p, "the model's own task; 3 for .npz and models saved without one")
     p.add_argument("--trials", type=POSITIVE_INT, default=1000, help="evaluation trials (default 1000)")
     _seed_option(p)
     p.add_argument("--gs", choices=("silent", "stimulus"), default="stimulus",
@@ -189,6 +234,7 @@ def _add_populations(asub: Any) -> None:
                    help="also the joint GCMI of each population with each variable (per stage)")
     p.add_argument("--skip", nargs="*", default=[], choices=POPULATION_STEPS[2:], help="steps to skip")
     p.add_argument("--no-figures", action="store_true")
+    _format_option(p)
     _progress_options(p)
     p.set_defaults(func=_run_populations)
 
@@ -198,7 +244,8 @@ def _run_populations(args: argparse.Namespace) -> int:
     from analysis.populations.pipeline import run_population_analysis, write_report
     from dm_envs import make_config
 
-    config = None if args.complexity is None else make_config(args.complexity)
+    config = _task_config(args, fallback=3)
+    _relu_only(args.model)
     net = Network.load(args.model, config=config)
     out = _make_folder(args.out)
     if net.config is None:  # plain weights without --complexity: the paper's task
@@ -207,7 +254,7 @@ def _run_populations(args: argparse.Namespace) -> int:
                                   threshold=args.threshold, n_shuffles=args.shuffles, progress=args.progress,
                                   attractor_source=args.attractors, decision_states=args.decision_states,
                                   joint_information=args.joint_information)
-    paths = write_report(rep, out, figures=not args.no_figures)
+    paths = write_report(rep, out, figures=not args.no_figures, fmt=args.fmt)
     s = rep.summary()
     line = f"accuracy {s['accuracy']:.3f}"
     if "populations" in s:
@@ -228,6 +275,7 @@ def _add_crystallization(asub: Any) -> None:
     _seed_option(p)
     p.add_argument("--gs", choices=["silent", "stimulus"], default="stimulus")
     p.add_argument("--jaccard", type=FRACTION, default=0.9, help="Jaccard threshold of a stable transition")
+    _format_option(p)
     _progress_options(p)
     p.set_defaults(func=_run_crystallization)
 
@@ -240,7 +288,7 @@ def _run_crystallization(args: argparse.Namespace) -> int:
     tracking = track_populations(args.run, n_trials=args.trials, seed=args.seed, gs=args.gs,
                                  jaccard_threshold=args.jaccard, progress=args.progress)
     tracking.save(out)
-    plot_population_track(tracking, out / "population_track.png")
+    plot_population_track(tracking, out / f"population_track.{args.fmt}")
     at = tracking.summary["crystallized_at"]
     where = "never (membership still changes at the last checkpoint)" if at is None else (
         f"at {at['checkpoint']} ({at['env_steps']} env steps, {at['progress']:.0%} of training)")
@@ -249,6 +297,24 @@ def _run_crystallization(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+def _relu_only(model: str) -> None:
+    """Refuse, in one line, a model whose policy is not the package's ReLU RNN (the population analysis reads
+    units of ``relu(W_rec h + W_in x)``)."""
+    if not str(model).endswith(".zip") and not Path(str(model) + ".zip").exists():
+        return
+    import agents
+
+    try:
+        policy = agents.load_model(model, rnn_only=False).policy
+    except (ValueError, FileNotFoundError):
+        return  # Network.load names the problem
+    if not isinstance(policy, agents.RNNPolicy):
+        core = type(getattr(policy, "lstm_actor", policy)).__name__
+        raise ValueError(f"{model}: dmd analyze populations supports only the package's ReLU RNN (agents.RNNPolicy), "
+                         f"not a {type(policy).__name__} with an {core} core: use dmd analyze dynamics, which maps "
+                         "any recurrent policy")
+
+
 def _make_folder(path: str) -> Path:
     """Create an output folder before the work starts (so an unwritable one fails at once, not after it)."""
     out = Path(path)

@@ -11,6 +11,8 @@ finds and classifies what that map does, one network at a time or over a run's t
 ``maps``               :func:`attractor_map`: attractors over the stimulus grid (stimulus stage) or per context
                        (delay/decision stages, with the trials' decision basins); :class:`AttractorMap`
 ``tracking``           :func:`track`: the landscape over a run's checkpoints (progressive sculpting)
+``generic``            any other recurrent policy (LSTM, GRU, tanh RNN) as a torch map: autograd Jacobians, Newton
+                       fixed points, the same attractor search and maps (imported on demand: it loads torch)
 ``pipeline``           :func:`run_dynamics_analysis`: every map of one saved policy, written to a folder
 ``figures``            the figures of all of the above
 =====================  ===========================================================================================

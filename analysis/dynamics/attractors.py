@@ -138,6 +138,8 @@ class Attractor:
     @property
     def eigenvalues(self) -> Optional[np.ndarray]:
         """Jacobian eigenvalues at a fixed point, by decreasing modulus (``None`` for other kinds)."""
+        if self.kind == "fixed_point" and self._eig is not None:  # given (smooth maps) or computed before
+            return self._eig
         if self.kind != "fixed_point" or self.pattern is None or self.W_rec is None:
             return None
         if self._eig is None:
@@ -225,7 +227,7 @@ class _Frames:
         n_acc: Optional[np.ndarray] = None,
         dtype: Any = np.float64,
     ) -> None:
-        self.W = np.asarray(W, dtype=dtype)
+        self.W = None if W is None else np.asarray(W, dtype=dtype)
         r, H, k = frames.shape
         self.r, self.H, self.k = r, H, k
         self.Q = np.ascontiguousarray(frames.transpose(1, 0, 2).reshape(H, r * k), dtype=dtype)
@@ -238,6 +240,11 @@ class _Frames:
         """Advance one step with the activation patterns ``active (r, H)`` of the states the step maps."""
         Z = (self.W @ self.Q).reshape(self.H, self.r, self.k)
         Z *= active.T[:, :, None]
+        self.push(Z, accumulate)
+
+    def push(self, Z: np.ndarray, accumulate: bool) -> None:
+        """Advance one step with the frames' images ``Z = J_t Q`` (``(H, r, k)``) computed by the caller (the
+        tangent map of a map without ``W``: :mod:`analysis.dynamics.generic`)."""
         self.pending += 1
         if self.pending < self.qr_every:
             self.Q = Z.reshape(self.H, self.r * self.k)
@@ -366,6 +373,7 @@ class _Record:
     pattern: Optional[np.ndarray] = None
     converged: bool = True
     transverse_stable: Optional[bool] = None
+    eigenvalues: Optional[np.ndarray] = None  # a fixed point's Jacobian spectrum (smooth maps, no pattern)
 
 
 class _Engine:
@@ -621,7 +629,6 @@ class _Engine:
         W, H = self.W, self.H
         r, L, n_rec = len(reps), crit.orbit_len, crit.n_record
         h = self.h[reps].copy()
-        c = self.C[self.inp[reps]]
         frames: Optional[_Frames] = None
         warm = 0
         if crit.n_lyap and carry is not None:
@@ -631,6 +638,7 @@ class _Engine:
             rngs = [np.random.default_rng(self.seqs[int(self.inp[b])].spawn(1)[0]) for b in reps]
             frames = _Frames(W, _random_frames(rngs, H, crit.n_lyap), crit.qr_every, dtype=self.frame_dtype)
             warm = min(-(-crit.lyap_warmup // crit.qr_every) * crit.qr_every, n_rec // 2)
+        stepper = self._stepper(reps, frames)
         ring = np.zeros((r, L, H))
         j_ref = max(0, n_rec - crit.max_period)
         h_ref = h.copy()
@@ -679,12 +687,7 @@ class _Engine:
         h_prev, pre = h, h
         for j in range(1, n_rec + 1):
             h_prev = h
-            pre = h @ W.T
-            pre += c
-            active = pre > 0
-            h = np.maximum(pre, 0.0)
-            if frames is not None:
-                frames.step(active, accumulate=j > warm)
+            h, pre = stepper.step(h, j > warm)
             ring[live, (j - 1) % L] = h
             if j >= j_ref:
                 if j == j_ref:
@@ -739,8 +742,8 @@ class _Engine:
                     self.h[reps[rows]] = h[done_now]
                     keep = np.ones(len(live), dtype=bool)
                     keep[done_now] = False
-                    live, h, h_prev, c, pre = live[keep], h[keep], h_prev[keep], c[keep], pre[keep]
-                    frames.drop(keep)
+                    live, h, h_prev, pre = live[keep], h[keep], h_prev[keep], pre[keep]
+                    stepper.keep(keep)
                     if not live.size:
                         break
             if groups and (j % L == 0 or j == n_rec):
@@ -840,7 +843,7 @@ class _Engine:
             return self._div[i]
         k = int(o["first"])
         if o["rel"] < crit.fp_tol or k == 1:
-            rid = self._fixed_point_record(i, o["last_pre"] > 0, self.h[b])
+            rid = self._stationary_record(i, o, b)
             self._join(rid, np.array([b]))
             return rid
         orbit = o["orbit"]
@@ -865,21 +868,17 @@ class _Engine:
         self._join(rid, np.array([b]))
         return rid
 
+    def _stationary_record(self, i: int, o: dict[str, Any], b: int) -> int:
+        """The fixed-point record of a recording that stopped moving (its last step's activation pattern)."""
+        return self._fixed_point_record(i, o["last_pre"] > 0, self.h[b])
+
+    def _stepper(self, reps: np.ndarray, frames: Optional[_Frames]) -> "_ReluStepper":
+        """What advances the recorded representatives ``reps`` (and their tangent ``frames``) one step."""
+        return _ReluStepper(self.W, self.C[self.inp[reps]], frames)
+
     def _kind(self, k: int, second: int, lyap: np.ndarray, last: bool) -> str:
         """The kind of a non-stationary orbit ("" to record it again): see :meth:`_classify`."""
-        eps, gap = self.crit.lyap_eps, self.crit.qp_gap
-        lam1 = float(lyap[0]) if lyap.size else 0.0
-        lam2 = float(lyap[1]) if lyap.size > 1 else np.nan
-        one_return = k > 1 and second < 0
-        if k > 1 and second == 1:
-            return "periodic"
-        if not last and (one_return or not (abs(lam1) <= eps / 2 or lam1 >= 2 * eps)):
-            return ""  # a second return is due, or lambda_1 is too close to +-eps to call: record again
-        if lam1 > eps:
-            return "chaotic"
-        if not one_return and abs(lam1) <= eps and lam2 <= lam1 - gap:
-            return "quasi_periodic"
-        return "unresolved"
+        return orbit_kind(k, second, lyap, last, self.crit.lyap_eps, self.crit.qp_gap)
 
     def _settled_fixed_point(self, i: int, orbit: np.ndarray) -> Optional[int]:
         """The fixed point of the orbit's linear region, when the whole stored orbit stays in that one region and
@@ -954,6 +953,61 @@ class _Engine:
             steps = self.steps[others]
             settle = np.minimum(steps + np.maximum(crit.n_probe, steps), np.maximum(steps, crit.n_transient))
             self.advance(others, settle)
+
+
+
+def orbit_kind(k: int, second: int, lyap: np.ndarray, last: bool, eps: float, gap: float) -> str:
+    """The kind of a non-stationary recorded orbit, ``""`` when it must be recorded again (the rules of the module
+    docstring, shared by every map).
+
+    Args:
+        k: Its first return (``-1``: none).
+        second: The second return at ``2k``: 1 confirmed, 0 refuted, -1 not yet reached.
+        lyap: Its Lyapunov exponents, descending.
+        last: Whether this was the last allowed recording (then it is never ``""``).
+        eps: ``lyap_eps``.
+        gap: ``qp_gap``.
+
+    Example:
+        >>> lyap = np.array([1e-4, -0.1])
+        >>> orbit_kind(7, 1, lyap, False, 2e-3, 5e-3), orbit_kind(-1, -1, lyap, True, 2e-3, 5e-3)
+        ('periodic', 'quasi_periodic')
+    """
+    lam1 = float(lyap[0]) if lyap.size else 0.0
+    lam2 = float(lyap[1]) if lyap.size > 1 else np.nan
+    one_return = k > 1 and second < 0
+    if k > 1 and second == 1:
+        return "periodic"
+    if not last and (one_return or not (abs(lam1) <= eps / 2 or lam1 >= 2 * eps)):
+        return ""  # a second return is due, or lambda_1 is too close to +-eps to call: record again
+    if lam1 > eps:
+        return "chaotic"
+    if not one_return and abs(lam1) <= eps and lam2 <= lam1 - gap:
+        return "quasi_periodic"
+    return "unresolved"
+
+
+class _ReluStepper:
+    """One step of the ReLU map for recorded representatives: ``h -> relu(W h + c)``, with their tangent frames."""
+
+    def __init__(self, W: np.ndarray, c: np.ndarray, frames: Optional[_Frames]) -> None:
+        self.W, self.c, self.frames = W, c, frames
+
+    def step(self, h: np.ndarray, accumulate: bool) -> tuple[np.ndarray, np.ndarray]:
+        """``(next states, pre-activations)``; advances the frames (accumulating exponents if ``accumulate``)."""
+        pre = h @ self.W.T
+        pre += self.c
+        active = pre > 0
+        h = np.maximum(pre, 0.0)
+        if self.frames is not None:
+            self.frames.step(active, accumulate=accumulate)
+        return h, pre
+
+    def keep(self, keep: np.ndarray) -> None:
+        """Keep only the representatives ``keep`` (bool)."""
+        self.c = self.c[keep]
+        if self.frames is not None:
+            self.frames.drop(keep)
 
 
 def _search_block(
@@ -1095,13 +1149,13 @@ def _to_attractor(dyn: "Network", rec: _Record, x: np.ndarray, index: int, M: in
     decision = None
     if rec.kind in ("fixed_point", "divergent"):
         mean, orbit = rec.state, rec.state[None]
-        if rec.kind == "fixed_point" and dyn.W_out is not None:
+        if rec.kind == "fixed_point" and dyn.n_actions:
             decision = int(dyn.decision(rec.state))
     else:
         mean, orbit = rec.mean, rec.orbit
-        if dyn.W_out is not None:
+        if dyn.n_actions:
             decision = int(np.bincount(dyn.decision(orbit)).argmax())
-    return Attractor(
+    att = Attractor(
         kind=rec.kind,
         input=np.array(x, dtype=np.float64),
         input_index=index,
@@ -1117,8 +1171,11 @@ def _to_attractor(dyn: "Network", rec: _Record, x: np.ndarray, index: int, M: in
         pattern=rec.pattern,
         n_lyap=k,
         lyapunov_estimate=None if rec.lyapunov is None else np.asarray(rec.lyapunov, dtype=np.float64),
-        W_rec=dyn.W_rec if rec.kind == "fixed_point" else None,
+        W_rec=getattr(dyn, "W_rec", None) if rec.kind == "fixed_point" else None,
     )
+    if rec.kind == "fixed_point" and rec.eigenvalues is not None:
+        att._eig = rec.eigenvalues
+    return att
 
 
 def _initial_states(
@@ -1128,8 +1185,11 @@ def _initial_states(
     n_init: int,
     init_scale: Optional[float],
     seqs: Sequence[np.random.SeedSequence],
+    signed: bool = False,
 ) -> np.ndarray:
-    """``(N, M, H)``: the given states then ``n_init`` random ``|N(0, s^2)|`` states per input."""
+    """``(N, M, H)``: the given states then ``n_init`` random ``|N(0, s^2)|`` states per input (``N(0, s^2)`` when
+    ``signed``: states of maps that are not rectified). Without given states or ``init_scale``, ``s`` is the RMS of
+    ``relu(C)``."""
     N, H = C.shape
     if init_states is None:
         given = np.zeros((N, 0, H))
@@ -1146,9 +1206,64 @@ def _initial_states(
     else:
         scale = np.sqrt(np.mean(np.maximum(C, 0.0) ** 2, axis=1))  # the activity the input alone evokes
     scale = np.where(scale > 0, scale, 1.0)
-    rand = np.stack([np.abs(np.random.default_rng(s).normal(0.0, 1.0, (n_init, H))) for s in seqs])
+    draw = (lambda a: a) if signed else np.abs  # noqa: E731
+    rand = np.stack([draw(np.random.default_rng(s).normal(0.0, 1.0, (n_init, H))) for s in seqs])
     rand *= scale[:, None, None]
     return np.concatenate([given, rand.reshape(N, n_init, H)], axis=1)
+
+
+def make_criteria(state_size: int, **settings: Any) -> _Criteria:
+    """The classification settings of :func:`find_attractors` (its keyword arguments; defaults for the others),
+    converted and checked (shared by the maps of :mod:`analysis.dynamics.generic`).
+
+    Raises:
+        TypeError: an unknown setting.
+        ValueError: a setting out of range.
+    """
+    import inspect
+
+    params = inspect.signature(find_attractors).parameters
+    unknown = sorted(set(settings) - set(_Criteria.__dataclass_fields__))
+    if unknown:
+        raise TypeError(f"unknown attractor settings {unknown}")
+    s = {k: params[k].default for k in _Criteria.__dataclass_fields__}
+    s.update(settings)
+    crit = _Criteria(
+        n_transient=int(s["n_transient"]),
+        n_record=int(s["n_record"]),
+        n_probe=max(1, int(s["n_probe"])),
+        check_every=max(1, int(s["check_every"])),
+        divergence_norm=float(s["divergence_norm"]),
+        fp_tol=float(s["fp_tol"]),
+        snap_tol=float(s["snap_tol"]),
+        period_tol=float(s["period_tol"]),
+        max_period=int(s["max_period"]),
+        n_lyap=max(1, min(int(s["n_lyap"]), state_size)),
+        lyap_eps=float(s["lyap_eps"]),
+        qp_gap=float(s["qp_gap"]),
+        lyap_warmup=int(s["lyap_warmup"]),
+        qr_every=max(1, int(s["qr_every"])),
+        merge_tol=float(s["merge_tol"]),
+        fp_merge_tol=float(s["fp_merge_tol"]),
+        orbit_len=max(2, int(s["orbit_len"])),
+        max_extensions=max(0, int(s["max_extensions"])),
+        chunk_size=max(1, int(s["chunk_size"])),
+        record_batch=max(1, int(s["record_batch"])),
+        escape_checks=max(0, int(s["escape_checks"])),
+        escape_rate=float(s["escape_rate"]),
+        escape_align=float(s["escape_align"]),
+        sparse_below=float(s["sparse_below"]),
+        transient_dtype=str(s["transient_dtype"]),
+        cycle_record=max(0, int(s["cycle_record"])),
+        frame_dtype=str(s["frame_dtype"]),
+    )
+    if crit.frame_dtype not in ("auto", "float64", "float32"):
+        raise ValueError(f"frame_dtype must be 'auto', 'float64' or 'float32', got {crit.frame_dtype!r}")
+    if crit.transient_dtype not in ("auto", "float64", "float32"):
+        raise ValueError(f"transient_dtype must be 'auto', 'float64' or 'float32', got {crit.transient_dtype!r}")
+    if crit.n_record < 2 or crit.n_transient < 0:
+        raise ValueError("need n_record >= 2 and n_transient >= 0")
+    return crit
 
 
 def find_attractors(
@@ -1277,41 +1392,16 @@ def find_attractors(
     """
     from tqdm.auto import tqdm
 
-    crit = _Criteria(
-        n_transient=int(n_transient),
-        n_record=int(n_record),
-        n_probe=max(1, int(n_probe)),
-        check_every=max(1, int(check_every)),
-        divergence_norm=float(divergence_norm),
-        fp_tol=float(fp_tol),
-        snap_tol=float(snap_tol),
-        period_tol=float(period_tol),
-        max_period=int(max_period),
-        n_lyap=max(1, min(int(n_lyap), dyn.hidden_size)),
-        lyap_eps=float(lyap_eps),
-        qp_gap=float(qp_gap),
-        lyap_warmup=int(lyap_warmup),
-        qr_every=max(1, int(qr_every)),
-        merge_tol=float(merge_tol),
-        fp_merge_tol=float(fp_merge_tol),
-        orbit_len=max(2, int(orbit_len)),
-        max_extensions=max(0, int(max_extensions)),
-        chunk_size=max(1, int(chunk_size)),
-        record_batch=max(1, int(record_batch)),
-        escape_checks=max(0, int(escape_checks)),
-        escape_rate=float(escape_rate),
-        escape_align=float(escape_align),
-        sparse_below=float(sparse_below),
-        transient_dtype=str(transient_dtype),
-        cycle_record=max(0, int(cycle_record)),
-        frame_dtype=str(frame_dtype),
+    crit = make_criteria(
+        dyn.hidden_size,
+        n_transient=n_transient, n_record=n_record, n_probe=n_probe, check_every=check_every,
+        divergence_norm=divergence_norm, fp_tol=fp_tol, snap_tol=snap_tol, period_tol=period_tol,
+        max_period=max_period, n_lyap=n_lyap, lyap_eps=lyap_eps, qp_gap=qp_gap, lyap_warmup=lyap_warmup,
+        qr_every=qr_every, merge_tol=merge_tol, fp_merge_tol=fp_merge_tol, orbit_len=orbit_len,
+        max_extensions=max_extensions, chunk_size=chunk_size, record_batch=record_batch, escape_checks=escape_checks,
+        escape_rate=escape_rate, escape_align=escape_align, sparse_below=sparse_below,
+        transient_dtype=transient_dtype, cycle_record=cycle_record, frame_dtype=frame_dtype,
     )
-    if crit.frame_dtype not in ("auto", "float64", "float32"):
-        raise ValueError(f"frame_dtype must be 'auto', 'float64' or 'float32', got {frame_dtype!r}")
-    if crit.transient_dtype not in ("auto", "float64", "float32"):
-        raise ValueError(f"transient_dtype must be 'auto', 'float64' or 'float32', got {transient_dtype!r}")
-    if crit.n_record < 2 or crit.n_transient < 0:
-        raise ValueError("need n_record >= 2 and n_transient >= 0")
     x = np.asarray(x, dtype=np.float64)
     single = x.ndim == 1
     X = np.atleast_2d(x)
@@ -1335,6 +1425,13 @@ def find_attractors(
             for a, recs in _search_blocks_in_workers(dyn.W_rec, C, h0, crit, seqs, blocks, jobs, bar):
                 for rec in recs:
                     by_input[a + rec.inp].append(rec)
+    return assemble(dyn, X, by_input, M, crit, single)
+
+
+def assemble(
+    dyn: Any, X: np.ndarray, by_input: list[list[_Record]], M: int, crit: _Criteria, single: bool
+) -> Union[list[Attractor], list[list[Attractor]]]:
+    """Merge each input's records into :class:`Attractor` objects, sorted by decreasing basin (then kind, norm)."""
     out: list[list[Attractor]] = []
     for i, recs in enumerate(by_input):
         atts = [_to_attractor(dyn, r, X[i], i, M, crit.n_lyap) for r in _merge(recs, crit)]

@@ -10,7 +10,9 @@
 * :func:`plot_qp_track`: quasi-periodic fraction and accuracy against training progress (:func:`analysis.track`).
 
 Every function builds a standalone :class:`matplotlib.figure.Figure` (no pyplot state, so nothing leaks and no
-backend is switched), saves it as PNG when ``path`` is given, and returns it.
+backend is switched), saves it when ``path`` is given (the format follows the suffix: ``.png``, ``.pdf``, ``.svg``;
+``dmd analyze ... --format``), and returns it. Titles are wrapped and legends laid out to the figure's width, and
+files are saved with a tight bounding box, so no text is clipped.
 
 Example:
     >>> from analysis import attractor_map
@@ -70,15 +72,30 @@ def _figure(w: float, h: float) -> "Figure":
 def _save(fig: "Figure", path: Optional[PathLike], dpi: int = 120) -> "Figure":
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=dpi)
+        fig.savefig(path, dpi=dpi, bbox_inches="tight", pad_inches=0.05)
     return fig
+
+
+def fit_text(text: str, fig: "Figure", fontsize: float, share: float = 1.0) -> str:
+    """``text`` wrapped to lines that fit ``share`` of the figure's width at ``fontsize`` points.
+
+    Example:
+        >>> from matplotlib.figure import Figure
+        >>> fit_text("a b c d e f g h i j k l", Figure(figsize=(1, 1)), 10).splitlines()
+        ['a b c d e f', 'g h i j k l']
+    """
+    import textwrap
+
+    chars = max(10, int(share * fig.get_figwidth() * 72 / (0.6 * fontsize)))  # average glyph ~0.6 em wide
+    return "\n".join(textwrap.wrap(text, chars))
 
 
 def _kind_legend(fig: "Figure", kinds: Sequence[str] = KINDS) -> None:
     from matplotlib.patches import Patch
 
+    per_row = max(1, min(len(kinds), int(fig.get_figwidth() / 1.15)))  # about 1.1 in per entry at 8 pt
     fig.legend([Patch(color=KIND_COLORS[k]) for k in kinds], [k.replace("_", " ") for k in kinds],
-               loc="outside lower center", ncol=len(kinds), fontsize=8, frameon=False)
+               loc="outside lower center", ncol=per_row, fontsize=8, frameon=False)
 
 
 # ---------------------------------------------------------------------------------------------- the map
@@ -113,7 +130,7 @@ def plot_attractor_map(amap: "AttractorMap", path: Optional[PathLike] = None) ->
     mid = g.n_axis // 2
     sl = (slice(None), slice(None)) if S >= 2 else (slice(None),)
     index = lambda c: (c,) + sl + (mid,) * max(0, S - 2)  # noqa: E731
-    fig = _figure(3.8 * n_ctx + 0.4, 3.9 if S >= 2 else 2.2)
+    fig = _figure(max(3.8 * n_ctx + 0.4, 5.0), 3.9 if S >= 2 else 2.8)
     axes = np.atleast_1d(fig.subplots(1, n_ctx, squeeze=False)[0])
     cmap = ListedColormap([KIND_COLORS[k] for k in KINDS])
     ticks = np.arange(g.n_axis)
@@ -146,8 +163,8 @@ def plot_attractor_map(amap: "AttractorMap", path: Optional[PathLike] = None) ->
         qp = amap.qp_present[ci].mean()
         ax.set_title(f"{title}: QP at {qp:.0%} of points", fontsize=9)
     rule = amap.info.get("learning_rule")
-    fig.suptitle(f"Dominant attractor kind{f' ({str(rule).upper()})' if rule else ''}; circles: multistable "
-                 f"(size = count), x: QP present", fontsize=9)
+    fig.suptitle(fit_text(f"Dominant attractor kind{f' ({str(rule).upper()})' if rule else ''}; circles: "
+                          "multistable (size = count), x: QP present", fig, 9), fontsize=9)
     _kind_legend(fig)
     return _save(fig, path)
 
@@ -199,8 +216,8 @@ def plot_lyapunov(amap: "AttractorMap", path: Optional[PathLike] = None, seed: i
     ax.set_ylabel("largest Lyapunov exponent (ln / step)")
     n_ninf = int(np.isneginf(lam).sum())
     n_div = int((kind == KINDS.index("divergent")).sum())
-    ax.set_title(f"Largest Lyapunov exponent of each attractor ({n_ninf} at -inf, {n_div} divergent not shown)",
-                 fontsize=8)
+    ax.set_title(fit_text(f"Largest Lyapunov exponent of each attractor ({n_ninf} at -inf, {n_div} divergent not "
+                          "shown)", fig, 8, 0.8), fontsize=8)
     ax.legend(fontsize=7, loc="best")
     return _save(fig, path)
 
@@ -225,8 +242,8 @@ def plot_qp_by_coherence(amap: "AttractorMap", path: Optional[PathLike] = None) 
     ax.set_ylim(-0.03, 1.03)
     ax.set_xlabel("|coherence|")
     ax.set_ylabel("fraction quasi-periodic")
-    ax.set_title(f"QP fraction {s['qp_fraction']:.3f} (low half {s['qp_fraction_low_coherence']:.3f}, "
-                 f"high half {s['qp_fraction_high_coherence']:.3f})", fontsize=8)
+    ax.set_title(fit_text(f"QP fraction {s['qp_fraction']:.3f} (low half {s['qp_fraction_low_coherence']:.3f}, "
+                          f"high half {s['qp_fraction_high_coherence']:.3f})", fig, 8, 0.8), fontsize=8)
     ax.legend(fontsize=7)
     return _save(fig, path)
 
@@ -334,7 +351,8 @@ def plot_trajectories_pca(
         ax.legend(handles, [f"stimulus {k.replace('_', ' ')}" for k in sorted(drawn_kinds)], fontsize=7,
                   loc="lower right")
     pca.label(ax)
-    ax.set_title("Trial trajectories (dot: stimulus onset, triangle: stimulus end) and attractors", fontsize=8)
+    ax.set_title(fit_text("Trial trajectories (dot: stimulus onset, triangle: stimulus end) and attractors", fig, 8,
+                          0.75), fontsize=8)
     return _save(fig, path)
 
 
@@ -407,8 +425,8 @@ def plot_decision_basins(run: "Rollout", dmap: "AttractorMap", path: Optional[Pa
     _draw_decision_attractors(ax, pca, dmap)
     pca.label(ax)
     ax.legend(fontsize=7, title="basin (trials)", title_fontsize=7)
-    ax.set_title(f"End-of-stimulus states by {dmap.stage}-stage basin (black edge: not the correct choice)",
-                 fontsize=8)
+    ax.set_title(fit_text(f"End-of-stimulus states by {dmap.stage}-stage basin (black edge: not the correct "
+                          "choice)", fig, 8, 0.45), fontsize=8)
     x = b.signed[np.arange(len(b)), b.context] if dmap.n_choices == 2 else b.relevant
     xr = np.round(x, 9)
     xs = np.unique(xr)
@@ -420,7 +438,8 @@ def plot_decision_basins(run: "Rollout", dmap: "AttractorMap", path: Optional[Pa
     ax2.set_ylim(-0.03, 1.03)
     ax2.set_xlabel("signed relevant coherence" if dmap.n_choices == 2 else "|relevant coherence|")
     ax2.set_ylabel("fraction of trials")
-    ax2.set_title(f"basin match {b.basin_match:.3f}, with own choice {b.basin_match_own_choice:.3f}", fontsize=8)
+    ax2.set_title(fit_text(f"basin match {b.basin_match:.3f}, with own choice {b.basin_match_own_choice:.3f}", fig,
+                           8, 0.45), fontsize=8)
     ax2.legend(fontsize=7)
     return _save(fig, path)
 
@@ -467,6 +486,7 @@ def plot_qp_track(tracking: Union["Tracking", Sequence[dict[str, Any]]], path: O
         ax.annotate("dominant-kind map stable", (stable, 0.98), fontsize=7, rotation=90, va="top", ha="right")
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = ax2.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=7, loc="center right")
+    # below the axes: inside, it covered the curves, the annotation or an axis label
+    fig.legend(h1 + h2, l1 + l2, fontsize=7, loc="outside lower center", ncol=3, frameon=False)
     ax.set_title("Attractor landscape over training", fontsize=9)
     return _save(fig, path)

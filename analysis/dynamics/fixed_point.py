@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 import numpy as np
 import scipy.linalg
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FixedPoint",
     "PatternSolver",
+    "adam_rows",
     "fixed_points",
     "jacobian_eigenvalues",
     "minimise_speed",
@@ -68,9 +69,11 @@ class FixedPoint:
         eigenvalues: Eigenvalues of the Jacobian ``D W_rec`` at ``h*`` (complex, ``(H,)``), by decreasing modulus.
         spectral_radius: ``max |lambda|``.
         stable: ``spectral_radius < 1`` (linearly stable fixed point of the discrete-time map).
-        pattern: The activation pattern ``W_rec h* + c > 0`` (bool, ``(H,)``).
+        pattern: The activation pattern ``W_rec h* + c > 0`` (bool, ``(H,)``; ``None`` for smooth maps,
+            :func:`analysis.dynamics.generic.fixed_points`).
         decision: The readout's greedy action at ``h*`` (``None`` without a readout).
-        method: Which solver found it: ``"exact"``, ``"gradient"`` (the minimiser only) or ``"both"``.
+        method: Which solver found it: ``"exact"``, ``"gradient"`` (the minimiser only) or ``"both"`` (generic
+            maps: ``"adam"`` or ``"lbfgs"``, then Newton).
     """
 
     state: np.ndarray
@@ -79,14 +82,14 @@ class FixedPoint:
     eigenvalues: np.ndarray
     spectral_radius: float
     stable: bool
-    pattern: np.ndarray
+    pattern: Optional[np.ndarray]
     decision: Optional[int]
     method: str
 
     @property
-    def n_active(self) -> int:
-        """Number of active units ``|A|``."""
-        return int(self.pattern.sum())
+    def n_active(self) -> Optional[int]:
+        """Number of active units ``|A|`` (``None`` for maps without activation patterns: smooth maps)."""
+        return None if self.pattern is None else int(self.pattern.sum())
 
     @property
     def norm(self) -> float:
@@ -398,10 +401,46 @@ def minimise_speed(
         >>> h.round(8), bool(q[0] < 1e-20)
         (array([[2., 2.]]), True)
     """
-    from tqdm.auto import tqdm
-
     W = dyn.W_rec
     c = dyn.drive(x)
+
+    def speed_and_gradient(h: np.ndarray, need_grad: bool = True) -> tuple[np.ndarray, Optional[np.ndarray]]:
+        pre = h @ W.T + c
+        r = np.maximum(pre, 0.0) - h
+        q = 0.5 * np.einsum("bh,bh->b", r, r)
+        return q, (((pre > 0) * r) @ W - r) if need_grad else None
+
+    return adam_rows(speed_and_gradient, h0, lr=lr, lr_factor=lr_factor, lr_patience=lr_patience,
+                     max_iters=max_iters, tol_q=tol_q, check_every=check_every, progress=progress)
+
+
+def adam_rows(
+    speed_and_gradient: Callable[..., tuple[np.ndarray, Optional[np.ndarray]]],
+    h0: np.ndarray,
+    *,
+    lr: float = 1.0,
+    lr_factor: float = 0.95,
+    lr_patience: int = 5,
+    max_iters: int = 5000,
+    tol_q: float = 1e-20,
+    check_every: int = 50,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Minimise a speed ``q`` from each row of ``h0`` with Adam, each row its own problem (moments, learning rate
+    and plateau schedule: the rate times ``lr_factor`` after ``lr_patience`` iterations without improvement); rows
+    whose ``q`` falls below ``tol_q`` leave the batch every ``check_every`` iterations.
+
+    Args:
+        speed_and_gradient: ``f(h (b, H), need_grad=True) -> (q (b,), dq/dh (b, H) or None)`` for any subset of
+            rows (the ReLU map's analytic gradient, or autograd: :mod:`analysis.dynamics.generic`).
+        h0: Initial states ``(B, H)``.
+        lr, lr_factor, lr_patience, max_iters, tol_q, check_every, progress: As :func:`minimise_speed`.
+
+    Returns:
+        ``(states (B, H), q (B,))``: each row's best iterate.
+    """
+    from tqdm.auto import tqdm
+
     h_all = np.array(h0, dtype=np.float64, ndmin=2)
     B = len(h_all)
     q_all = np.full(B, np.inf)
@@ -414,10 +453,7 @@ def minimise_speed(
     bad = np.zeros(B, dtype=np.int64)
     b1, b2, eps = 0.9, 0.999, 1e-8
     for it in tqdm(range(1, max_iters + 1), disable=not progress, desc="speed minimiser", leave=False):
-        pre = h @ W.T + c
-        r = np.maximum(pre, 0.0) - h
-        q = 0.5 * np.einsum("bh,bh->b", r, r)
-        grad = ((pre > 0) * r) @ W - r
+        q, grad = speed_and_gradient(h)
         improved = q < best
         best = np.where(improved, q, best)
         bad = np.where(improved, 0, bad + 1)
@@ -438,8 +474,7 @@ def minimise_speed(
         step = (m / (1 - b1**it)) / (np.sqrt(v / (1 - b2**it)) + eps)
         h = h - rate[:, None] * step
     if len(live):  # score the final iterates
-        r = np.maximum(h @ W.T + c, 0.0) - h
-        q = 0.5 * np.einsum("bh,bh->b", r, r)
+        q, _ = speed_and_gradient(h, need_grad=False)
         better = q < q_all[live]
         h_all[live[better]] = h[better]
         q_all[live[better]] = q[better]

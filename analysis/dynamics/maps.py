@@ -110,7 +110,7 @@ def choice_readout(dyn: Network, states: np.ndarray, n_choices: Optional[int] = 
         [0, 1]
     """
     states = np.asarray(states, dtype=np.float64)
-    if dyn.W_out is None:
+    if not dyn.n_actions:
         return np.full(states.shape[:-1], -1, dtype=np.int64)
     k = n_choices if n_choices is not None else (dyn.config.n_choices if dyn.config is not None else dyn.n_actions - 1)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -599,17 +599,22 @@ class AttractorMap:
 def _as_dynamics(obj: Any) -> tuple[Network, Any]:
     """``(network, policy or None)`` from a path, a loaded model / policy, or a :class:`~analysis.network.Network`.
 
-    When a policy is at hand, trials run through it in torch (the exact states of the policy in SB3)."""
-    if isinstance(obj, Network):
-        return obj, None
-    if isinstance(obj, (str, os.PathLike)):
-        import agents
+    When an ``agents.RNNPolicy`` is at hand, trials run through it in torch (the exact states of the policy in
+    SB3). Any other recurrent policy becomes a :class:`~analysis.dynamics.generic.TorchDynamics` (whose
+    ``forward`` gives the full states, ``(h, c)`` for an LSTM)."""
+    from analysis.dynamics import generic
 
-        model = agents.load_model(obj)
-        net = Network.from_policy(model)
+    if isinstance(obj, (Network, generic.TorchDynamics)):
+        return obj, None
+    import agents
+
+    model = agents.load_model(obj, rnn_only=False) if isinstance(obj, (str, os.PathLike)) else obj
+    if not isinstance(getattr(model, "policy", model), agents.RNNPolicy):  # any other recurrent policy
+        return generic.load_dynamics(obj), None
+    net = Network.from_policy(model)
+    if isinstance(obj, (str, os.PathLike)):
         net.metadata["path"] = os.fspath(obj)
-        return net, model
-    return Network.from_policy(obj), obj
+    return net, model
 
 
 def _get_rollout(dyn: Network, source: Any, trials: Union[int, "TrialBatch"], seed: int) -> Rollout:
@@ -650,7 +655,7 @@ def _observed_states(run: Rollout, contexts: np.ndarray, n: int, seed: int, wher
 
 
 def _orbit_choice(dyn: Network, a: Attractor, n_choices: int) -> int:
-    if a.kind == "divergent" or dyn.W_out is None:
+    if a.kind == "divergent" or not dyn.n_actions:
         return -1
     ch = choice_readout(dyn, a.orbit, n_choices)
     ch = ch[ch >= 0]
@@ -735,7 +740,7 @@ def _tabulate(
     kind = np.array([KINDS.index(a.kind) for _, a in flat], dtype=np.int64)
     lam = np.full((n, 2), np.nan)
     fp_rows = np.flatnonzero(kind == FP)
-    if exact_fp_exponents:
+    if exact_fp_exponents or getattr(dyn, "W_rec", None) is None:  # smooth maps: from the fixed point's spectrum
         for r in fp_rows:
             lv = flat[r][1].lyapunov
             lam[r, : min(2, lv.size)] = lv[:2]
@@ -749,7 +754,7 @@ def _tabulate(
     states = np.stack([a.mean for _, a in flat]) if n else np.zeros((0, dyn.hidden_size))
     with np.errstate(over="ignore", invalid="ignore"):
         norms = np.array([a.norm for _, a in flat])
-    has_out = dyn.W_out is not None
+    has_out = dyn.n_actions > 0
     table = dict(
         point=np.array([p for p, _ in flat], dtype=np.int64),
         context=point_context[[p for p, _ in flat]].astype(np.int64) if n else np.zeros(0, dtype=np.int64),
@@ -831,7 +836,10 @@ def attractor_map(
 
     Args:
         path_or_dyn: A saved model zip, a loaded model / ``agents.RNNPolicy``, or an :class:`Network` with a
-            task config (trials then run through the float64 map, :func:`rollout_dynamics`).
+            task config (trials then run through the float64 map, :func:`rollout_dynamics`). Any other
+            sb3-contrib recurrent policy (a stock ``MlpLstmPolicy``, a GRU core), or a
+            :class:`~analysis.dynamics.generic.TorchDynamics`, is mapped by the generic path
+            (:func:`analysis.dynamics.generic.find_attractors`; same kinds, thresholds and summary).
         grid: Grid size or values (see :func:`stimulus_grid`); ignored for the delay/decision stages.
         stage: ``"stimulus"``, ``"delay"`` or ``"decision"``.
         n_init: Random initial states per input.
@@ -873,6 +881,11 @@ def attractor_map(
         raise ValueError("the network carries no task config (save it with the trainers, or pass config= to "
                          "Network)")
     n_init = int(n_init)
+    exact = isinstance(dyn, Network)
+    if exact:
+        finder = find_attractors
+    else:
+        from analysis.dynamics.generic import find_attractors as finder
     need_trials = stage != "stimulus" or (observed and n_observed > 0)
     run = rollout
     if run is None and need_trials:
@@ -891,7 +904,7 @@ def attractor_map(
         n_obs = 0 if init is None else init.shape[1]
         if n_obs == 0 and n_init == 0:
             raise ValueError("no initial states: n_init = 0 and no observed states")
-        atts = find_attractors(dyn, X, n_init=n_init, seed=seed, init_states=init, progress=progress, **kw)
+        atts = finder(dyn, X, n_init=n_init, seed=seed, init_states=init, progress=progress, **kw)
         shape = g.shape
         n_given = [n_obs] * len(X)
     else:
@@ -910,11 +923,14 @@ def attractor_map(
             sel = np.flatnonzero(ctx == k)
             init = end[sel] if sel.size else None
             n_rand = max(n_init, 0 if sel.size else 1)
-            a = find_attractors(dyn, X[i], n_init=n_rand, seed=seed, init_states=init, progress=progress, **kw)
-            # the initial states find_attractors used (same seed stream), to follow divergent members again
-            h0 = _initial_states(dyn, dyn.drive(X[i])[None], None if init is None else init[None], n_rand,
-                                 kw.get("init_scale"), np.random.SeedSequence(seed).spawn(1))[0]
-            a, ch = _split_divergent(dyn, X[i], a, h0, int(cfg.n_choices), kw)
+            a = finder(dyn, X[i], n_init=n_rand, seed=seed, init_states=init, progress=progress, **kw)
+            if exact:
+                # the initial states find_attractors used (same seed stream), to follow divergent members again
+                h0 = _initial_states(dyn, dyn.drive(X[i])[None], None if init is None else init[None], n_rand,
+                                     kw.get("init_scale"), np.random.SeedSequence(seed).spawn(1))[0]
+                a, ch = _split_divergent(dyn, X[i], a, h0, int(cfg.n_choices), kw)
+            else:  # smooth maps: divergent orbits stay pooled (LSTM and GRU states are bounded)
+                ch = [None] * len(a)
             atts.append(a)
             choices.append(ch)
             n_given.append(int(sel.size))
@@ -932,7 +948,7 @@ def attractor_map(
                 attractor[members_of[i][given]] = row
                 row += 1
         choice = np.where(attractor >= 0, tab["table"]["choice"][np.maximum(attractor, 0)], -1)
-        own = score_actions(tr, run.actions).choice if dyn.W_out is not None else np.full(n_tr, -1)
+        own = score_actions(tr, run.actions).choice if dyn.n_actions else np.full(n_tr, -1)
         signed = tr.signed_coherence if cfg.n_choices == 2 else np.full(tr.coherence.shape, np.nan)
         basins = DecisionBasins(context=ctx.astype(np.int64), coherence=np.asarray(tr.coherence, dtype=float),
                                 signed=np.asarray(signed, dtype=float), relevant=np.asarray(tr.relevant_coherence,
@@ -950,6 +966,7 @@ def attractor_map(
     info = dict(
         model=dyn.metadata.get("path"), learning_rule=dyn.metadata.get("learning_rule"),
         env_steps=dyn.metadata.get("env_steps"), hidden_size=dyn.hidden_size, task=getattr(cfg, "name", None),
+        dynamics="relu_exact" if exact else f"generic_{dyn.kind}",
         wall_time_s=round(time.perf_counter() - t0, 3),
     )
     return AttractorMap(stage=stage, contexts=np.asarray(contexts, dtype=np.int64), grid=g, basins=basins,

@@ -30,7 +30,10 @@ import numpy as np
 
 from agents.files import write_json, write_rows
 
-__all__ = ["run_dynamics_analysis", "write_figures"]
+__all__ = ["FIGURE_FORMATS", "run_dynamics_analysis", "write_figures"]
+
+FIGURE_FORMATS = ("png", "pdf", "svg")
+"""Formats the figures can be written in (``dmd analyze ... --format``)."""
 
 
 def _basin_rows(dmap: Any) -> list[dict[str, Any]]:
@@ -50,9 +53,13 @@ def _basin_rows(dmap: Any) -> list[dict[str, Any]]:
 
 
 def _fixed_point_rows(dyn: Any, stage: str, ctx: int, x: np.ndarray, seeds: np.ndarray, seed: int) -> list[dict]:
-    from analysis.dynamics.fixed_point import fixed_points
     from analysis.dynamics.maps import attractor_label, choice_readout
+    from analysis.network import Network
 
+    if isinstance(dyn, Network):
+        from analysis.dynamics.fixed_point import fixed_points
+    else:
+        from analysis.dynamics.generic import fixed_points
     out = []
     for fp in fixed_points(dyn, x, init_states=seeds, n_init=32, seed=seed):
         choice = int(choice_readout(dyn, fp.state))
@@ -68,6 +75,7 @@ def run_dynamics_analysis(
     model_path: Any,
     out_dir: Any,
     *,
+    config: Any = None,
     grid: int = 21,
     n_init: int = 32,
     observed: int = 16,
@@ -77,13 +85,20 @@ def run_dynamics_analysis(
     seed: int = 0,
     jobs: int = -1,
     figures: bool = True,
+    fmt: str = "png",
     progress: bool = True,
 ) -> dict[str, Any]:
     """Every attractor map of a saved policy, its decision basins and fixed points, written to ``out_dir``.
 
+    The package's ReLU ``agents.RNNPolicy`` is analysed exactly (:class:`analysis.network.Network`); any other
+    sb3-contrib recurrent policy (a stock ``MlpLstmPolicy``, a GRU core) by the generic path
+    (:mod:`analysis.dynamics.generic`; the summary's ``dynamics`` says which).
+
     Args:
-        model_path: A saved model zip (RL or SL).
+        model_path: A saved model zip (RL or SL, or any ``RecurrentPPO`` zip).
         out_dir: Output folder (created).
+        config: The task (:class:`dm_envs.TaskConfig`; default: the model's ``dmd_metadata``, required for models
+            saved without it, e.g. trained in plain SB3 code).
         grid: Signed-coherence values per stream of the stimulus-stage map.
         n_init: Random initial states per input.
         observed: Observed stimulus-onset states per input.
@@ -92,32 +107,44 @@ def run_dynamics_analysis(
         seed: Seed of the trials and the search.
         jobs: Worker processes of the attractor search (-1: one per CPU; the numbers do not depend on it).
         figures: Also write the figures.
+        fmt: Figure format: ``"png"``, ``"pdf"`` or ``"svg"``.
         progress: Progress bars.
 
     Returns:
         The summary written to ``summary.json``.
     """
     import agents
+    from analysis.dynamics.generic import load_dynamics
     from analysis.dynamics.maps import attractor_map
     from analysis.network import Network, rollout
-    from dm_envs import stage_input
+    from dm_envs import sample_trials, stage_input
 
+    if fmt not in FIGURE_FORMATS:
+        raise ValueError(f"fmt must be one of {FIGURE_FORMATS}, got {fmt!r}")
     out = Path(out_dir)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    model = agents.load_model(model_path)
-    dyn = Network.from_policy(model)
+    model = agents.load_model(model_path, rnn_only=False)
+    dyn = load_dynamics(model, config=config)
+    exact = isinstance(dyn, Network)
     if dyn.config is None:
-        raise ValueError(f"{model_path}: the model carries no task config (dmd_metadata['task_config'])")
-    out.mkdir(parents=True, exist_ok=True)
+        raise ValueError(f"{model_path}: the model carries no task config (dmd_metadata['task_config']): pass the "
+                         "task (dmd analyze dynamics --complexity N and/or -o KEY=VALUE)")
     cfg = dyn.config
-    run = rollout(model, trials, seed=seed, noise=True)
+    if dyn.input_size != cfg.obs_dim:
+        raise ValueError(f"{model_path}: the policy reads {dyn.input_size} inputs, the task {cfg.name} has "
+                         f"{cfg.obs_dim}: pass the task it was trained on (--complexity, -o)")
+    out.mkdir(parents=True, exist_ok=True)
+    if exact:  # the policy's own float32 torch states, as in SB3
+        run = rollout(model, trials, seed=seed, noise=True, config=cfg)
+    else:
+        run = dyn.forward(sample_trials(cfg, int(trials), np.random.default_rng(seed), noise=True))
     timings["rollout"] = time.perf_counter() - t0
     kw = dict(n_transient=n_transient, n_record=n_record, n_jobs=jobs)
     maps = {}
     for stage in ("stimulus", "delay", "decision"):
         t0 = time.perf_counter()
-        maps[stage] = attractor_map(model, grid, stage, n_init=n_init, seed=seed, observed=observed > 0,
+        maps[stage] = attractor_map(dyn, grid, stage, n_init=n_init, seed=seed, observed=observed > 0,
                                     n_observed=observed, rollout=run, progress=progress, **kw)
         maps[stage].info["model"] = str(model_path)
         maps[stage].save(out)
@@ -142,7 +169,7 @@ def run_dynamics_analysis(
     }
     summary: dict[str, Any] = dict(
         model=str(model_path), learning_rule=dyn.metadata.get("learning_rule"), env_steps=dyn.metadata.get("env_steps"),
-        task=cfg.to_dict(), grid=grid, n_init=n_init, observed=observed, trials=trials, n_transient=n_transient,
+        dynamics="relu_exact" if exact else f"generic_{dyn.kind}", state_size=dyn.hidden_size, task=cfg.to_dict(), grid=grid, n_init=n_init, observed=observed, trials=trials, n_transient=n_transient,
         n_record=n_record, seed=seed,
         **{stage: m.to_dict() for stage, m in maps.items()}, decision_basins=basins,
         fixed_points={stage: {"stable": sum(r["stable"] for r in fp_rows if r["stage"] == stage),
@@ -155,27 +182,28 @@ def run_dynamics_analysis(
     write_rows(out / "fixed_points.csv", fp_rows)
     if figures:
         t0 = time.perf_counter()
-        write_figures(out, maps, run)
+        write_figures(out, maps, run, fmt=fmt)
         timings["figures"] = time.perf_counter() - t0
     write_json(out / "summary.json", summary)
     return summary
 
 
-def write_figures(out: Path, maps: dict[str, Any], run: Any) -> list[Path]:
-    """Write the dynamics figures of ``maps`` (``stimulus``, ``delay``, ``decision``) into ``out``."""
+def write_figures(out: Path, maps: dict[str, Any], run: Any, fmt: str = "png") -> list[Path]:
+    """Write the dynamics figures of ``maps`` (``stimulus``, ``delay``, ``decision``) into ``out``, as ``fmt``
+    (``"png"``, ``"pdf"`` or ``"svg"``)."""
     from analysis.dynamics import figures as fd
 
     paths = []
     stim = maps.get("stimulus")
     if stim is not None:
-        for name, fn in (("attractor_map.png", fd.plot_attractor_map), ("lyapunov.png", fd.plot_lyapunov),
-                         ("qp_by_coherence.png", fd.plot_qp_by_coherence)):
-            fn(stim, out / name)
-            paths.append(out / name)
-    fd.plot_trajectories_pca(run, [m for m in maps.values() if m is not None], out / "trajectories_pca.png")
-    paths.append(out / "trajectories_pca.png")
+        for name, fn in (("attractor_map", fd.plot_attractor_map), ("lyapunov", fd.plot_lyapunov),
+                         ("qp_by_coherence", fd.plot_qp_by_coherence)):
+            fn(stim, out / f"{name}.{fmt}")
+            paths.append(out / f"{name}.{fmt}")
+    fd.plot_trajectories_pca(run, [m for m in maps.values() if m is not None], out / f"trajectories_pca.{fmt}")
+    paths.append(out / f"trajectories_pca.{fmt}")
     dec = maps.get("decision") or maps.get("delay")
     if dec is not None and dec.basins is not None:
-        fd.plot_decision_basins(run, dec, out / "decision_basins.png")
-        paths.append(out / "decision_basins.png")
+        fd.plot_decision_basins(run, dec, out / f"decision_basins.{fmt}")
+        paths.append(out / f"decision_basins.{fmt}")
     return paths

@@ -21,7 +21,8 @@ import numpy as np
 
 PathLike = Union[str, Path]
 
-GROUP_COLORS = {"G+": "#d62728", "G-": "#1f77b4", "Ga": "#9467bd", "Gs": "#2ca02c", "none": "#7f7f7f"}
+GROUP_COLORS = {"G+": "#d62728", "G-": "#1f77b4", "Ga": "#9467bd", "Gs": "#2ca02c", "silent": "#c7c7c7",
+                "none": "#7f7f7f"}
 
 __all__ = [
     "plot_connectivity",
@@ -48,7 +49,7 @@ def _figure(ncols: int, width: float = 4.2, height: float = 3.6) -> tuple[Any, l
 def _save(fig: Any, path: PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight", pad_inches=0.05)  # the format follows the suffix
     return path
 
 
@@ -75,16 +76,39 @@ def plot_populations(pops: Any, path: PathLike, *, readout: Optional[Mapping[str
         title += f"\nreadout: {readout['n_plus']} vs {readout['n_minus']} units"
     ax1.set_title(title, fontsize=9)
     order = _order_by_group(pops.labels)
-    act = pops.activity[order]
-    im = ax2.imshow(act, aspect="auto", interpolation="nearest", cmap="viridis")
-    ax2.set_xticks(range(len(pops.attractors)), pops.attractors, rotation=45, ha="right", fontsize=8)
+    act, peak = column_scaled(pops.activity[order])
+    im = ax2.imshow(act, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0.0, vmax=1.0)
+    ax2.set_xticks(range(len(pops.attractors)),
+                   [f"{a}\n(max {_short(m)})" for a, m in zip(pops.attractors, peak)], rotation=45, ha="right",
+                   fontsize=7)
     ax2.set_ylabel("unit (sorted by group)")
     edges = np.flatnonzero(pops.labels[order][1:] != pops.labels[order][:-1]) + 0.5
     for e in edges:
         ax2.axhline(e, color="w", lw=0.6)
-    fig.colorbar(im, ax=ax2, label="activity")
+    fig.colorbar(im, ax=ax2, label="activity / the attractor's largest\n(per column; max under each label)")
     ax2.set_title("activity on each attractor", fontsize=9)
     return _save(fig, path)
+
+
+def column_scaled(activity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column divided by its largest absolute finite value (the heatmap's scale: one attractor with activity
+    4e7 would otherwise leave every other column blank), and those maxima.
+
+    Example:
+        >>> scaled, peak = column_scaled(np.array([[1.0, 4e7], [0.5, 2e7]]))
+        >>> scaled.tolist(), peak.tolist()
+        ([[1.0, 1.0], [0.5, 0.5]], [1.0, 40000000.0])
+    """
+    a = np.asarray(activity, np.float64)
+    finite = np.where(np.isfinite(a), np.abs(a), 0.0)
+    peak = finite.max(axis=0) if a.size else np.zeros(a.shape[1:])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scaled = np.where(peak > 0, a / np.where(peak > 0, peak, 1.0), 0.0)
+    return np.clip(np.nan_to_num(scaled, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0), peak
+
+
+def _short(v: float) -> str:
+    return f"{v:.2g}"
 
 
 def plot_selectivity(sel: Any, path: PathLike) -> Path:
@@ -201,23 +225,31 @@ def plot_pca(pca: Any, path: PathLike, *, trajectories: Optional[Mapping[Any, np
 
 
 def plot_robustness(path: PathLike, *, noise: Any = None, kicks: Any = None, ablation: Any = None) -> Path:
-    """Accuracy vs input noise, decision survival vs kick size, and accuracy vs silenced units."""
+    """Accuracy vs input noise, decision survival vs kick size, and accuracy vs silenced units, with error bars:
+    the binomial standard error of each accuracy or survival fraction (over the trials or kicks), and the standard
+    deviation over the random draws of silenced units."""
     fig, (ax1, ax2, ax3) = _figure(3)
+    fig.suptitle("Robustness of the decision (error bars: binomial SE over trials; SD over ablation draws)",
+                 fontsize=10)
     if noise is not None:
-        ax1.plot(noise.scales, noise.accuracy, "o-")
+        ax1.errorbar(noise.scales, noise.accuracy, yerr=noise.standard_error(), fmt="o-", capsize=3)
         ax1.set_xlabel("noise (x training amplitude)")
         ax1.set_ylabel("accuracy")
+        ax1.set_title(f"input noise ({noise.n_trials or '?'} trials per point)", fontsize=9)
     if kicks is not None:
-        ax2.plot(kicks.sizes, kicks.survival, "o-")
+        ax2.errorbar(kicks.sizes, kicks.survival, yerr=kicks.standard_error(), fmt="o-", capsize=3)
+        ax2.set_title(f"state kicks ({kicks.n_eligible} trials x {kicks.n_repeats})", fontsize=9)
         ax2.set_xscale("symlog", linthresh=0.1)
         ax2.set_xlabel("kick size" + (" (x ||h||)" if kicks.relative else ""))
         ax2.set_ylabel(f"decision survival ({kicks.stage})")
         ax2.set_ylim(-0.02, 1.02)
     if ablation is not None:
-        m = ablation.mean()
+        m, sd = ablation.mean(), ablation.sd()
         for gi, g in enumerate(ablation.groups):
-            ax3.plot(ablation.ks, m[gi], "o-", ms=3, label=f"{g} ({ablation.pool_sizes.get(g, '?')})")
+            ax3.errorbar(ablation.ks, m[gi], yerr=sd[gi], fmt="o-", ms=3, capsize=2,
+                         label=f"{g} ({ablation.pool_sizes.get(g, '?')})")
         ax3.axhline(ablation.baseline, color="k", ls=":", lw=0.8)
+        ax3.set_title(f"silenced units ({ablation.accuracy.shape[-1]} draws per point)", fontsize=9)
         ax3.set_xlabel("silenced units k")
         ax3.set_ylabel("accuracy")
         ax3.legend(fontsize=7)
@@ -271,5 +303,6 @@ def plot_population_track(tracking: Any, path: PathLike) -> Path:
     axes[0].set_title("Population sizes")
     axes[1].set_ylabel("Jaccard with previous checkpoint")
     axes[1].set_title("Membership stability")
-    axes[0].legend(fontsize=8)
+    handles, labels = axes[0].get_legend_handles_labels()  # one legend below both panels: inside, it covered labels
+    fig.legend(handles, labels, fontsize=8, loc="outside lower center", ncol=len(labels), frameon=False)
     return _save(fig, path)

@@ -293,8 +293,9 @@ def _attractor_analysis(w: Any, config: Any, starts: np.ndarray, seed: int) -> t
 
 
 # ---------------------------------------------------------------------------------------------------- outputs
-def write_report(rep: PopulationReport, out: Path, *, figures: bool = True) -> list[Path]:
-    """Write ``summary.json``, ``units.csv`` (one row per unit), curve CSVs and PNG figures to ``out``."""
+def write_report(rep: PopulationReport, out: Path, *, figures: bool = True, fmt: str = "png") -> list[Path]:
+    """Write ``summary.json``, ``units.csv`` (one row per unit), curve CSVs and figures (``fmt``: ``"png"``,
+    ``"pdf"`` or ``"svg"``) to ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
@@ -318,7 +319,7 @@ def write_report(rep: PopulationReport, out: Path, *, figures: bool = True) -> l
         written.append(_write_csv(out / "robustness_ablation.csv", ["k"] + list(rep.ablation.groups),
                                   [[k] + list(m[:, i]) for i, k in enumerate(rep.ablation.ks)]))
     if figures:
-        written += _write_figures(rep, out)
+        written += _write_figures(rep, out, fmt)
     return written
 
 
@@ -355,29 +356,29 @@ def _write_units_csv(rep: PopulationReport, path: Path) -> Path:
     return _write_csv(path, header, zip(*cols))
 
 
-def _write_figures(rep: PopulationReport, out: Path) -> list[Path]:
+def _write_figures(rep: PopulationReport, out: Path, fmt: str = "png") -> list[Path]:
     from analysis.populations import figures as figs
     from analysis.populations.dimensionality import condition_average
 
     paths = []
     if rep.populations is not None:
-        paths.append(figs.plot_populations(rep.populations, out / "populations.png", readout=rep.readout))
+        paths.append(figs.plot_populations(rep.populations, out / f"populations.{fmt}", readout=rep.readout))
     if rep.selectivity is not None:
-        paths.append(figs.plot_selectivity(rep.selectivity, out / "selectivity.png"))
+        paths.append(figs.plot_selectivity(rep.selectivity, out / f"selectivity.{fmt}"))
     if rep.connectivity is not None:
         labels = rep.populations.labels if rep.populations is not None else None
-        paths.append(figs.plot_connectivity(rep.connectivity, out / "connectivity.png", labels=labels,
+        paths.append(figs.plot_connectivity(rep.connectivity, out / f"connectivity.{fmt}", labels=labels,
                                             blocks=rep.blocks))
     if rep.crystallization is not None:
-        paths.append(figs.plot_crystallization(rep.crystallization, out / "crystallization.png"))
+        paths.append(figs.plot_crystallization(rep.crystallization, out / f"crystallization.{fmt}"))
     if rep.pca is not None:
         tr = rep.trials
         cond = np.round(tr.signed_coherence[np.arange(len(tr)), tr.context], 3) if tr.config.n_choices == 2 \
             else tr.correct_choice
         vals, mean, _ = condition_average(rep.hidden, cond, tr.mask)
         trajectories = {f"{v:g}" if isinstance(v, float) else str(v): mean[i] for i, v in enumerate(vals.tolist())}
-        paths.append(figs.plot_pca(rep.pca, out / "pca.png", trajectories=trajectories))
+        paths.append(figs.plot_pca(rep.pca, out / f"pca.{fmt}", trajectories=trajectories))
     if rep.noise is not None or rep.kicks is not None or rep.ablation is not None:
-        paths.append(figs.plot_robustness(out / "robustness.png", noise=rep.noise, kicks=rep.kicks,
+        paths.append(figs.plot_robustness(out / f"robustness.{fmt}", noise=rep.noise, kicks=rep.kicks,
                                           ablation=rep.ablation))
     return paths

@@ -46,6 +46,13 @@ DEFAULT_KS: tuple[int, ...] = (1, 2, 3, 5, 7, 10, 15, 20, 30, 40, 50)
 """Default numbers of silenced units (log-spaced over 1..50; pass ``range(1, 51)`` for every k)."""
 
 
+def _binomial_se(p: np.ndarray, n: Optional[int]) -> np.ndarray:
+    p = np.asarray(p, np.float64)
+    if not n:
+        return np.full(p.shape, np.nan)
+    return np.sqrt(np.clip(p * (1 - p), 0.0, None) / n)
+
+
 # ---------------------------------------------------------------------------------------------------- scoring
 def evaluate(network: Any, trials: Any, **forward_kwargs: Any) -> Any:
     """Score the greedy policy of ``network`` on ``trials`` (:func:`dm_envs.score_actions`).
@@ -78,6 +85,7 @@ class NoiseCurve:
         accuracy: Accuracy at each scale.
         by_coherence: Per scale, ``{coherence: accuracy}``.
         rates: Per scale, the outcome rates (correct/wrong/miss/abort).
+        n_trials: Trials per scale (``None`` if unknown).
     """
 
     scales: np.ndarray
@@ -85,12 +93,18 @@ class NoiseCurve:
     accuracy: np.ndarray
     by_coherence: list[dict[float, float]]
     rates: list[dict[str, float]]
+    n_trials: Optional[int] = None
+
+    def standard_error(self) -> np.ndarray:
+        """Binomial standard error of each accuracy, ``sqrt(p (1 - p) / n)`` (NaN without ``n_trials``)."""
+        return _binomial_se(self.accuracy, self.n_trials)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "scales": self.scales.tolist(),
             "amplitude": self.amplitude.tolist(),
             "accuracy": self.accuracy.tolist(),
+            "n_trials": self.n_trials,
             "by_coherence": [{f"{k:g}": v for k, v in d.items()} for d in self.by_coherence],
             "rates": self.rates,
         }
@@ -140,7 +154,7 @@ def noise_robustness(
         acc.append(scores.accuracy)
         by_coh.append(scores.accuracy_by_coherence())
         rates.append(scores.rates())
-    return NoiseCurve(sc, sc * config.noise_amplitude, np.asarray(acc), by_coh, rates)
+    return NoiseCurve(sc, sc * config.noise_amplitude, np.asarray(acc), by_coh, rates, int(n_trials))
 
 
 # ---------------------------------------------------------------------------------------------------- kicks
@@ -155,6 +169,7 @@ class KickCurve:
         n_eligible: Trials with a choice (without kick) and a kick step inside the stage.
         relative: Whether sizes are relative to ``||h_t||``.
         stage: The stage kicked.
+        n_repeats: Kicks per eligible trial.
     """
 
     sizes: np.ndarray
@@ -163,6 +178,11 @@ class KickCurve:
     n_eligible: int
     relative: bool
     stage: str
+    n_repeats: int = 1
+
+    def standard_error(self) -> np.ndarray:
+        """Binomial standard error of each survival fraction over the ``n_eligible * n_repeats`` kicks."""
+        return _binomial_se(self.survival, self.n_eligible * self.n_repeats)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -172,6 +192,7 @@ class KickCurve:
             "n_eligible": self.n_eligible,
             "relative": self.relative,
             "stage": self.stage,
+            "n_repeats": self.n_repeats,
         }
 
 
@@ -240,7 +261,7 @@ def kick_robustness(
         survival.append(float(np.mean(same)) if eligible.any() else float("nan"))
         accuracy.append(float(np.mean(correct)) if eligible.any() else float("nan"))
     return KickCurve(np.asarray(sizes, np.float64), np.asarray(survival), np.asarray(accuracy), int(eligible.sum()),
-                     relative, stage)
+                     relative, stage, int(n_repeats))
 
 
 # ---------------------------------------------------------------------------------------------------- ablation
@@ -303,6 +324,14 @@ class AblationCurve:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: pool smaller than k
             return np.nanmean(self.accuracy, axis=2) if self.accuracy.size else self.accuracy
+
+    def sd(self) -> np.ndarray:
+        """``(G, K)`` standard deviation of the accuracy over repeats (the spread of which units are silenced)."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanstd(self.accuracy, axis=2) if self.accuracy.size else self.accuracy
 
     def to_dict(self) -> dict[str, Any]:
         m = self.mean()
