@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import io
 import json
-import os
 import shutil
 import signal
 import struct
@@ -22,32 +21,13 @@ from agents import load_metadata, train_rl, train_sl
 from agents.files import json_safe
 from agents.resume import RESUME_ENTRY, read_resume_state
 from agents.runs import RunDir, save_model
-from dm_envs import TrialDataset
 from dm_envs.sb3 import make_sb3_vec_env
+from training_helpers import RL_TINY, SL_TINY, ReadoutAt, SignalAt, sl_interrupted_at
 
 th.set_num_threads(1)
 train_sl_module = importlib.import_module("agents.train_sl")
 
-# The tiny runs of tests/test_train.py (RL: 256-step rollouts, evaluations every 512 steps; SL: 16-trial batches).
-RL_TINY = dict(hidden_size=16, n_envs=8, n_steps=32, batch_size=128, n_epochs=1, target_kl=None, max_steps=2048,
-               eval_every=512, eval_trials=200, checkpoint_every=1024, progress=False)
-SL_TINY = dict(hidden_size=16, batch_size=16, max_steps=4000, eval_every=1000, eval_trials=200,
-               checkpoint_every=2000, progress=False)
 SEED = 1  # level 1, seed 1: the tiny RL run is above chance from 1024 env steps on (for the collapse guard)
-
-
-class SignalAt(BaseCallback):
-    """Sends a signal to this process once, at the first step at or past ``at`` env steps."""
-
-    def __init__(self, at: int, sig: int = signal.SIGINT) -> None:
-        super().__init__()
-        self.at, self.sig, self.sent = at, sig, False
-
-    def _on_step(self) -> bool:
-        if not self.sent and self.num_timesteps >= self.at:
-            self.sent = True
-            os.kill(os.getpid(), self.sig)
-        return True
 
 
 class StopAt(BaseCallback):
@@ -61,39 +41,9 @@ class StopAt(BaseCallback):
         return self.num_timesteps < self.at
 
 
-class FixateAt(BaseCallback):
-    """At the first rollout end at or past ``at`` env steps, sets the readout so that the greedy policy always fixates
-    while the stochastic one still chooses at the go cue in about 2 trials of 3: accuracy 0, not saturated."""
-
-    def __init__(self, at: int) -> None:
-        super().__init__()
-        self.at, self.done = at, False
-
-    def _on_rollout_end(self) -> None:
-        if not self.done and self.num_timesteps >= self.at:
-            self.done = True
-            with th.no_grad():  # hidden states are >= 0 (ReLU): the fixate logit leads by 0.01 * sum(h)
-                w = self.model.policy.action_net.weight
-                w[0].fill_(0.1)
-                w[1:].fill_(0.09)
-
-    def _on_step(self) -> bool:
-        return True
-
-
-def sl_interrupted_at(call: int, sig: int):
-    """A TrialDataset that sends ``sig`` to this process while drawing its ``call``-th batch."""
-
-    class Interrupting(TrialDataset):
-        calls = 0
-
-        def sample(self, batch_size=None):
-            Interrupting.calls += 1
-            if Interrupting.calls == call:
-                os.kill(os.getpid(), sig)
-            return super().sample(batch_size)
-
-    return Interrupting
+def FixateAt(at: int) -> ReadoutAt:
+    """From the first rollout end at or past ``at``: accuracy 0, but not saturated (see ``ReadoutAt``)."""
+    return ReadoutAt(at, 0.1, 0.09)
 
 
 def assert_same_run(a, b) -> None:
@@ -170,19 +120,6 @@ def test_rl_twice_interrupted_and_an_extra_callback_stop_resume_exactly(rl_full,
         ("checkpoints/step_512.zip", True), ("checkpoints/step_1280.zip", True)]
 
 
-def test_rl_resumed_from_a_regular_checkpoint_is_bit_identical(rl_full, tmp_path) -> None:
-    # a run killed outright (SIGKILL, power cut): only the checkpoints up to 1024 env steps survive
-    out = tmp_path / "rl"
-    shutil.copytree(rl_full.run_dir, out)
-    (out / "final_model.zip").unlink()
-    for path in (out / "checkpoints").glob("*.zip"):
-        if load_metadata(path)["env_steps"] > 1024:
-            path.unlink()
-    done = train_rl(1, seed=SEED, out_dir=out, resume=True, **RL_TINY)
-    assert done.metadata["resumes"][-1]["from"] == "checkpoints/step_1024.zip"
-    assert_same_run(done, rl_full)
-
-
 def test_rl_resume_keeps_the_collapse_guard(tmp_path) -> None:
     # The collapse at 1536 rolls back to the healthy weights of 1024; interrupted at 1300 (rewound to 1280, no
     # evaluation there), the resumed run must know those weights from the checkpoint.
@@ -208,16 +145,22 @@ def test_sl_interrupted_and_resumed_is_bit_identical(sl_full, tmp_path, monkeypa
     assert done.metadata["resumes"][-1]["exact"] is True
 
 
-def test_sl_resumed_from_a_regular_checkpoint_is_bit_identical(sl_full, tmp_path) -> None:
-    out = tmp_path / "sl"
-    shutil.copytree(sl_full.run_dir, out)
+@pytest.mark.parametrize("which, kept", [("rl", 1024), ("sl", 2100)])
+def test_resumed_from_a_regular_checkpoint_is_bit_identical(rl_full, sl_full, tmp_path, which, kept) -> None:
+    # a run killed outright (SIGKILL, power cut) after its checkpoint at about `kept` env steps: the later saves are lost
+    full = rl_full if which == "rl" else sl_full
+    out = tmp_path / which
+    shutil.copytree(full.run_dir, out)
     (out / "final_model.zip").unlink()
     for path in (out / "checkpoints").glob("*.zip"):
-        if load_metadata(path)["env_steps"] > 2100:
+        if load_metadata(path)["env_steps"] > kept:
             path.unlink()
-    done = train_sl(1, seed=SEED, out_dir=out, resume=True, **SL_TINY)
-    assert done.metadata["resumes"][-1]["from"].startswith("checkpoints/step_2")
-    assert_same_run(done, sl_full)
+    newest = RunDir(out).newest_checkpoint()
+    done = (train_rl if which == "rl" else train_sl)(1, seed=SEED, out_dir=out, resume=True,
+                                                     **(RL_TINY if which == "rl" else SL_TINY))
+    assert done.metadata["resumes"][-1]["from"] == f"checkpoints/{newest.name}"
+    assert 0 < done.metadata["resumes"][-1]["env_steps"] <= kept
+    assert_same_run(done, full)
 
 
 def strip_resume_state(path: Path) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import signal
 import zipfile
 from pathlib import Path
@@ -31,15 +30,11 @@ from agents import (
 from agents.evaluation import first_crossings
 from agents.runs import RunDir, build_model, policy_kwargs
 from dm_envs import TrialDataset, make_config, score_actions
+from training_helpers import RL_TINY, SL_TINY, ReadoutAt, SignalAt, sl_interrupted_at
 
 th.set_num_threads(1)
 train_sl_module = importlib.import_module("agents.train_sl")
 
-# Tiny networks and budgets: each run takes a second or two.
-RL_TINY = dict(hidden_size=16, n_envs=8, n_steps=32, batch_size=128, n_epochs=1, target_kl=None, max_steps=2048,
-               eval_every=512, eval_trials=200, checkpoint_every=1024, progress=False)
-SL_TINY = dict(hidden_size=16, batch_size=16, max_steps=4000, eval_every=1000, eval_trials=200,
-               checkpoint_every=2000, progress=False)
 
 
 def params(model) -> dict[str, th.Tensor]:
@@ -239,20 +234,6 @@ def test_evaluator_streams_and_greedy_scores(rl_run) -> None:
 
 
 # ---------------------------------------------------------------------- interruption, resume, errors
-class SignalAt(BaseCallback):
-    """Sends a signal to this process once, at the given env step."""
-
-    def __init__(self, at: int, sig: int = signal.SIGINT) -> None:
-        super().__init__()
-        self.at, self.sig, self.sent = at, sig, False
-
-    def _on_step(self) -> bool:
-        if not self.sent and self.num_timesteps >= self.at:
-            self.sent = True
-            os.kill(os.getpid(), self.sig)
-        return True
-
-
 def test_rl_interrupt_saves_a_checkpoint_and_resume_continues(tmp_path) -> None:
     out = tmp_path / "rl"
     r = train_rl(1, seed=1, out_dir=out, callback=SignalAt(700), **RL_TINY)
@@ -280,17 +261,8 @@ def test_rl_interrupt_saves_a_checkpoint_and_resume_continues(tmp_path) -> None:
 
 
 def test_sl_sigterm_saves_a_checkpoint_and_resume_continues(tmp_path, monkeypatch) -> None:
-    class Interrupting(TrialDataset):
-        calls = 0
-
-        def sample(self, batch_size=None):
-            Interrupting.calls += 1
-            if Interrupting.calls == 4:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return super().sample(batch_size)
-
     out = tmp_path / "sl"
-    monkeypatch.setattr(train_sl_module, "TrialDataset", Interrupting)
+    monkeypatch.setattr(train_sl_module, "TrialDataset", sl_interrupted_at(4, signal.SIGTERM))
     r = train_sl(1, seed=1, out_dir=out, **SL_TINY)
     monkeypatch.undo()
     assert r.status == "interrupted" and r.metadata["updates"] == 4
@@ -392,23 +364,9 @@ def test_cli_trains_and_resumes(tmp_path) -> None:
     assert main(["train", "sl", "-c", "1", "--out", out, "--no-progress"]) == 2  # folder holds a run
 
 
-class Collapse(BaseCallback):
+def Collapse(at: int) -> ReadoutAt:
     """Saturates the readout onto 'fixate' once (what a hidden-state runaway does to the policy)."""
-
-    def __init__(self, at: int) -> None:
-        super().__init__()
-        self.at, self.done = at, False
-
-    def _on_rollout_end(self) -> None:
-        if not self.done and self.num_timesteps >= self.at:
-            self.done = True
-            with th.no_grad():
-                w = self.model.policy.action_net.weight
-                w[0].fill_(1e3)
-                w[1:].fill_(-1e3)
-
-    def _on_step(self) -> bool:
-        return True
+    return ReadoutAt(at, 1e3, -1e3)
 
 
 def test_collapsed_policy_is_rolled_back_then_given_up(tmp_path) -> None:
