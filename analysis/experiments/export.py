@@ -17,7 +17,8 @@ from typing import Any, Optional
 
 from agents.files import read_json, write_json
 
-TOP_FILES = ("spec.json", "study.json", "index.json", "index.csv", "report.md", "report.html", "verdicts.json")
+TOP_FILES = ("spec.json", "study.json", "index.json", "index.csv", "report.md", "report.html", "verdicts.json",
+             "study_report.md", "study_findings.json")
 """Files copied from the top of an experiment (or study) folder."""
 
 CELL_FILES = ("result.json", "error.json", "attractor_map.npz")
