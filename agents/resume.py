@@ -17,6 +17,10 @@ when resumed) and between supervised updates. A run resumed from a checkpoint th
 uninterrupted run did: same weights, same evaluations, bit for bit (same seed, same machine and library versions).
 Checkpoints written before this entry existed still resume, on fresh trial streams (see the trainers).
 
+Not saved, because none of it changes a weight or an evaluation: wall-clock quantities (``wall_time``, TensorBoard's
+``time/*``, SB3's fps, the ``t`` of episode infos) and torch's CUDA generators (the trainers run on the CPU; on a GPU,
+exactness would also depend on CUDA's own determinism).
+
 The entry is a ``torch.save`` of plain data and tensors (read back with ``weights_only=True``); its name does not end
 in ``.pth``, which SB3's loader would take for parameters.
 """

@@ -172,26 +172,30 @@ def strip_resume_state(path: Path) -> None:
             zf.writestr(name, data)
 
 
-@pytest.mark.parametrize("which", ["rl", "sl"])
-def test_old_checkpoint_without_state_resumes_with_a_warning(tmp_path, monkeypatch, capsys, which) -> None:
+@pytest.mark.parametrize("which", ["rl", "sl", "rl_other_n_envs"])
+def test_resume_without_a_fitting_state_warns_and_goes_on(tmp_path, monkeypatch, capsys, which) -> None:
+    # a checkpoint of an older version (no resume state), or an RL resume with another n_envs (the state does not fit)
     out = tmp_path / which
-    if which == "rl":
+    if which.startswith("rl"):
         train_rl(1, seed=SEED, out_dir=out, callback=SignalAt(700), **RL_TINY)
     else:
         monkeypatch.setattr(train_sl_module, "TrialDataset", sl_interrupted_at(5, signal.SIGINT))
         train_sl(1, seed=SEED, out_dir=out, **SL_TINY)
         monkeypatch.undo()
     ckpt = RunDir(out).newest_checkpoint()
-    strip_resume_state(ckpt)
-    assert read_resume_state(ckpt) is None
+    if which == "rl_other_n_envs":
+        kwargs, why = {**RL_TINY, "n_envs": 4}, "saved with n_envs=8, the run now has n_envs=4"
+    else:
+        strip_resume_state(ckpt)
+        assert read_resume_state(ckpt) is None
+        kwargs, why = (RL_TINY if which == "rl" else SL_TINY), "no saved training state"
     capsys.readouterr()
-    done = (train_rl if which == "rl" else train_sl)(1, seed=SEED, out_dir=out, resume=True,
-                                                     **(RL_TINY if which == "rl" else SL_TINY))
+    done = (train_sl if which == "sl" else train_rl)(1, seed=SEED, out_dir=out, resume=True, **kwargs)
     err = capsys.readouterr().err
-    assert f"warning: resuming {out} from checkpoints/{ckpt.name}" in err and "not exactly" in err
+    assert f"warning: resuming {out} from checkpoints/{ckpt.name}" in err and "not exactly" in err and why in err
     assert done.status == "budget_exhausted"
     last = done.metadata["resumes"][-1]
-    assert last["exact"] is False and "no saved training state" in last["note"]
+    assert last["exact"] is False and why in last["note"]
 
 
 # ---------------------------------------------------------------------- faults say what happened
