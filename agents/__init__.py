@@ -3,6 +3,8 @@
 * :class:`RNNPolicy` - ``RecurrentPPO(RNNPolicy, venv, policy_kwargs=dict(hidden_size=250, delta=0.1))``, or the
   alias ``RNNPPO("MlpRnnPolicy", ...)``.
 * :func:`train_rl`, :func:`train_sl` - the matched trainers (PPO; Adam + cross-entropy) that write run folders.
+* :class:`RunConfig`, :class:`PPOConfig`, :class:`SLConfig` - their settings as frozen, validated data
+  (:mod:`agents.config`).
 * :class:`Evaluator`, :class:`StoppingRule`, :func:`evaluate_policy` - the evaluator and stopping rule they share.
 * :func:`load_model`, :func:`load_metadata`, :func:`run_policy` - read saved policies (their arrays:
   ``analysis.network.Network.load``).
@@ -43,6 +45,9 @@ _EXPORTS: dict[str, str] = {
     "StoppingRule": "agents.evaluation",
     "evaluate_policy": "agents.evaluation",
     "wilson_interval": "agents.evaluation",
+    "PPOConfig": "agents.config",
+    "RunConfig": "agents.config",
+    "SLConfig": "agents.config",
     "TrainResult": "agents.runs",
     "TrainingDiverged": "agents.runs",
     "PPO_DEFAULTS": "agents.train_rl",

@@ -15,7 +15,6 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import math
 import os
@@ -25,13 +24,8 @@ from typing import Any, Callable, Optional
 
 from .defaults import PPO_DEFAULTS, RL_SCHEDULE, RUN_DEFAULTS, SL_DEFAULTS, SL_SCHEDULE
 
-# option dest -> trainer keyword, per learning rule (the rest share names)
-_RL_OPTIONS = ("n_envs", "n_steps", "batch_size", "n_epochs", "learning_rate", "ent_coef", "gamma", "gae_lambda",
-               "clip_range", "vf_coef", "max_grad_norm", "target_kl")
-_SL_OPTIONS = ("learning_rate", "batch_size", "fixate_weight", "decision_weight", "max_grad_norm", "weight_decay")
-_COMMON = ("seed", "delta", "hidden_size", "critic", "target_accuracy", "confidence_z", "consecutive", "train_past",
-           "max_steps",
-           "max_time", "max_rollbacks", "eval_every", "eval_trials", "checkpoint_every", "device")
+_NOT_OPTIONS = ("complexity", "preset", "config", "task_overrides", "out_dir", "resume", "overwrite", "progress")
+"""RunConfig fields the options set otherwise (the task options, --out, --resume, --overwrite, --no-progress)."""
 
 
 def add_commands(sub: Any) -> None:
@@ -207,10 +201,13 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def trainer_kwargs(args: argparse.Namespace, trainer: Callable[..., Any]) -> dict[str, Any]:
-    """Keyword arguments for ``trainer`` from the parsed options (options not given are left to the trainer, or,
-    when resuming a run, taken from the run's stored settings)."""
-    names = _COMMON + (_RL_OPTIONS if args.rule == "rl" else _SL_OPTIONS)
+def trainer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The trainer's settings (fields of :mod:`agents.config`'s configs) from the parsed options of ``dmd train rl|sl``
+    but the run folder's (options not given are left to the configs' defaults, or, when resuming a run, taken from
+    the run's stored settings)."""
+    from .config import config_fields
+
+    names = [k for k in config_fields(args.rule) if k not in _NOT_OPTIONS]
     kwargs = {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
     overrides = parse_overrides(args.task_override)
     if args.complexity is not None:
@@ -220,11 +217,20 @@ def trainer_kwargs(args: argparse.Namespace, trainer: Callable[..., Any]) -> dic
     if overrides:
         kwargs["task_overrides"] = overrides
     if args.resume and args.out:
-        kwargs = _fill_from_run(args.out, kwargs, trainer)
+        kwargs = _fill_from_run(args.out, kwargs, args.rule)
     return kwargs
 
 
-def _fill_from_run(out: str, kwargs: dict[str, Any], trainer: Callable[..., Any]) -> dict[str, Any]:
+def train_configs(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The ``(RunConfig, PPOConfig | SLConfig)`` of ``dmd train rl|sl`` (see :func:`trainer_kwargs`)."""
+    from .config import make_configs
+
+    return make_configs(args.rule, out_dir=args.out, resume=args.resume, overwrite=args.overwrite,
+                        progress=not args.no_progress, **trainer_kwargs(args))
+
+
+def _fill_from_run(out: str, kwargs: dict[str, Any], rule: str) -> dict[str, Any]:
+    from .config import config_fields
     from .io import load_metadata
     from .runs import RunDir
 
@@ -232,7 +238,7 @@ def _fill_from_run(out: str, kwargs: dict[str, Any], trainer: Callable[..., Any]
     if ckpt is None:
         return kwargs
     stored = load_metadata(ckpt)
-    params = inspect.signature(trainer).parameters
+    params = config_fields(rule)
     filled = dict(kwargs)
     if not {"complexity", "preset", "task_overrides"} & set(kwargs):
         filled["config"] = stored["task_config"]
@@ -242,11 +248,11 @@ def _fill_from_run(out: str, kwargs: dict[str, Any], trainer: Callable[..., Any]
     for key, value in stored.get("hyperparameters", {}).items():
         if key in params:
             filled.setdefault(key, value)
-    rule = stored.get("stopping_rule", {})
-    filled.setdefault("target_accuracy", rule.get("target", stored.get("target_accuracy")))
-    filled.setdefault("confidence_z", rule.get("z"))
-    filled.setdefault("consecutive", rule.get("consecutive"))
-    filled.setdefault("train_past", rule.get("train_past", 1.0))
+    stopping = stored.get("stopping_rule", {})
+    filled.setdefault("target_accuracy", stopping.get("target", stored.get("target_accuracy")))
+    filled.setdefault("confidence_z", stopping.get("z"))
+    filled.setdefault("consecutive", stopping.get("consecutive"))
+    filled.setdefault("train_past", stopping.get("train_past", 1.0))
     ev = stored.get("evaluation", {})
     filled.setdefault("eval_trials", ev.get("n_trials"))
     filled.setdefault("eval_every", ev.get("every_env_steps"))
@@ -265,9 +271,7 @@ def run_train(args: argparse.Namespace) -> int:
         from .train_rl import train_rl as trainer
     else:
         from .train_sl import train_sl as trainer
-    kwargs = trainer_kwargs(args, trainer)
-    result = trainer(out_dir=args.out, resume=args.resume, overwrite=args.overwrite,
-                     progress=not args.no_progress, **kwargs)
+    result = trainer(*train_configs(args))
     if args.no_progress:  # the trainer prints its summary line only with the progress bar
         from .runs import summary_line
 
@@ -282,4 +286,4 @@ collapsed past its rollbacks, 130 interrupted; anything else 1."""
 
 __all__ = ["COUNT", "FRACTION", "NON_NEGATIVE", "POSITIVE", "POSITIVE_INT", "TARGET", "TRAIN_EXIT_CODES",
            "add_commands", "existing_folder", "number", "output_folder", "parse_overrides", "run_train",
-           "task_override", "trainer_kwargs"]
+           "task_override", "train_configs", "trainer_kwargs"]

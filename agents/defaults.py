@@ -40,10 +40,13 @@ RL_SCHEDULE: dict[str, int] = dict(max_steps=30_000_000, eval_every=100_000, che
 SL_SCHEDULE: dict[str, int] = dict(max_steps=20_000_000, eval_every=100_000, checkpoint_every=500_000)
 """Default budget and schedule of :func:`agents.train_sl`, in env steps (a trial of ``L`` steps counts ``L``)."""
 
+CRITIC_MODES: tuple[str, ...] = ("shared", "rnn", "linear")
+"""Value-head modes of :class:`~agents.RNNPolicy` (``critic``)."""
+
 RUN_DEFAULTS: dict[str, Any] = dict(
     complexity=3, seed=0, delta=0.1, hidden_size=250, critic="shared", target_accuracy=0.95, confidence_z=1.645,
     consecutive=1, train_past=1.0, eval_trials=2000, max_rollbacks=3, device="cpu",
 )
 """Defaults shared by both trainers."""
 
-__all__ = ["PPO_DEFAULTS", "RL_SCHEDULE", "RUN_DEFAULTS", "SL_DEFAULTS", "SL_SCHEDULE"]
+__all__ = ["CRITIC_MODES", "PPO_DEFAULTS", "RL_SCHEDULE", "RUN_DEFAULTS", "SL_DEFAULTS", "SL_SCHEDULE"]

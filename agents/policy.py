@@ -24,7 +24,7 @@ from sb3_contrib.common.recurrent.policies import RecurrentActorCriticPolicy
 from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
-CRITIC_MODES = ("shared", "rnn", "linear")
+from .defaults import CRITIC_MODES
 
 
 class ReLURNN(nn.RNN):

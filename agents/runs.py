@@ -36,6 +36,7 @@ import numpy as np
 
 from dm_envs import TaskConfig, make_config
 
+from .config import RunConfig
 from .files import json_safe, read_json, set_aside, warn, write_json
 
 PathLike = Union[str, os.PathLike]
@@ -450,6 +451,8 @@ class RunStart:
     Attributes:
         run: The run folder.
         metadata: The run's fixed facts (the trainer's monitor adds counters, curve and status).
+        settings: The run's settings (budget and schedule filled in for its learning rule).
+        task: The run's task.
         checkpoint: The checkpoint to resume from, or None for a fresh run.
         resumed: That checkpoint's metadata (with this resume appended to ``resumes``), or None.
         state: That checkpoint's resume state (:mod:`agents.resume`), or None (a fresh run, or a checkpoint saved
@@ -458,9 +461,16 @@ class RunStart:
 
     run: RunDir
     metadata: dict[str, Any]
+    settings: RunConfig
+    task: TaskConfig
     checkpoint: Optional[Path] = None
     resumed: Optional[dict[str, Any]] = None
     state: Optional[dict[str, Any]] = None
+
+    @property
+    def policy_kwargs(self) -> dict[str, Any]:
+        """The run's ``RNNPolicy`` keyword arguments (as recorded)."""
+        return dict(self.metadata["policy_kwargs"])
 
     @property
     def segment(self) -> int:
@@ -488,41 +498,29 @@ class RunStart:
                        f"{detail}", file=sys.stderr)
 
 
-def open_run(
-    learning_rule: str,
-    config: TaskConfig,
-    seed: int,
-    policy_kwargs: dict[str, Any],
-    hyperparameters: dict[str, Any],
-    schedule: dict[str, Any],
-    stopping_rule: dict[str, Any],
-    out_dir: Optional[PathLike],
-    resume: bool = False,
-    overwrite: bool = False,
-    device: str = "cpu",
-) -> RunStart:
+def open_run(learning_rule: str, settings: RunConfig, hyperparameters: dict[str, Any]) -> RunStart:
     """Prepare the run folder of a training run and its fixed metadata; find the checkpoint to resume from.
 
     Args:
         learning_rule: ``"rl"`` or ``"sl"``.
-        config: The task.
-        seed: The run's seed.
-        policy_kwargs: ``RNNPolicy`` keyword arguments.
+        settings: The run's settings: task, network, stopping rule, budget and schedule (recorded), and the folder
+            (``out_dir``, default :func:`default_out_dir`), ``resume`` (continue from the newest checkpoint in the
+            folder; a fresh run if there is none), ``overwrite`` (delete a previous run in the folder first; ignored
+            with ``resume``) and ``device`` (recorded).
         hyperparameters: The learning rule's hyperparameters (recorded).
-        schedule: ``max_steps``, ``max_time``, ``eval_every``, ``eval_trials``, ``checkpoint_every`` (recorded).
-        stopping_rule: The stopping rule's parameters (``StoppingRule.to_dict()``).
-        out_dir: The run folder (default :func:`default_out_dir`).
-        resume: Continue from the newest checkpoint in the folder (a fresh run if there is none).
-        overwrite: Delete a previous run in the folder first (ignored with ``resume``).
-        device: Torch device (recorded).
 
     Raises:
         FileExistsError: the folder holds a run and neither ``resume`` nor ``overwrite`` was given.
         ValueError: resuming a run with a different task, seed or network.
     """
-    delta = float(policy_kwargs["delta"])
+    settings = settings.for_rule(learning_rule)
+    config, seed, delta = settings.task_config(), settings.seed, settings.delta
+    pk = policy_kwargs(settings.hidden_size, delta, seed, settings.critic)
+    schedule = settings.schedule()
+    stopping_rule = settings.stopping_rule().to_dict()
+    out_dir = settings.out_dir
     run = RunDir(out_dir if out_dir is not None else default_out_dir(learning_rule, config, delta, seed))
-    checkpoint = prepare_run(run, resume, overwrite)
+    checkpoint = prepare_run(run, settings.resume, settings.overwrite)
     metadata = {
         "format": METADATA_FORMAT,
         "learning_rule": learning_rule,
@@ -530,8 +528,8 @@ def open_run(
         "task_config": config.to_dict(),
         "seed": int(seed),
         "delta": delta,
-        "hidden_size": int(policy_kwargs["hidden_size"]),
-        "policy_kwargs": dict(policy_kwargs),
+        "hidden_size": int(pk["hidden_size"]),
+        "policy_kwargs": dict(pk),
         "hyperparameters": dict(hyperparameters),
         "target_accuracy": float(stopping_rule["target"]),
         "stopping_rule": dict(stopping_rule),
@@ -544,7 +542,7 @@ def open_run(
         "max_steps": int(schedule["max_steps"]),
         "max_time": schedule.get("max_time"),
         "checkpoint_every": int(schedule["checkpoint_every"]),
-        "device": device,
+        "device": settings.device,
         "torch_threads": 1,
         "versions": package_versions(),
     }
@@ -563,7 +561,8 @@ def open_run(
         resumed["resumes"] = list(resumed.get("resumes", [])) + [
             {"from": run.relative(checkpoint), "env_steps": int(env_steps), "time": now()}
         ]
-    return RunStart(run=run, metadata=metadata, checkpoint=checkpoint, resumed=resumed, state=state)
+    return RunStart(run=run, metadata=metadata, settings=settings, task=config, checkpoint=checkpoint,
+                    resumed=resumed, state=state)
 
 
 def finish_message(run: RunDir, model: Any, meta: dict[str, Any], progress: bool) -> TrainResult:

@@ -38,115 +38,55 @@ from typing import Any, Optional, Sequence
 import numpy as np
 import torch as th
 
-from dm_envs import TaskConfig
-
 from .callbacks import InterruptGuard, RLCallback, TrainingMonitor, check_finite
+from .config import PPOConfig, RunConfig, make_configs
 from .defaults import PPO_DEFAULTS, RL_SCHEDULE
-from .evaluation import Evaluator, StoppingRule
 from .resume import ResumeStateError, restore_rl_state, rl_state
 from .runs import (
     ROLLBACK_STREAM,
     TRAIN_STREAM,
-    PathLike,
     RunStart,
     TrainingDiverged,
     TrainResult,
     build_model,
     finish_message,
     open_run,
-    policy_kwargs,
     stream_seed,
-    task_config,
 )
 
+
 def train_rl(
-    complexity: Optional[int] = None,
+    run: RunConfig | int | None = None,
+    ppo: Optional[PPOConfig] = None,
     *,
-    preset: Optional[str] = None,
-    config: TaskConfig | dict | None = None,
-    task_overrides: Optional[dict[str, Any]] = None,
-    seed: int = 0,
-    delta: float = 0.1,
-    hidden_size: int = 250,
-    critic: str = "shared",
-    n_envs: int = PPO_DEFAULTS["n_envs"],
-    n_steps: int = PPO_DEFAULTS["n_steps"],
-    batch_size: int = PPO_DEFAULTS["batch_size"],
-    n_epochs: int = PPO_DEFAULTS["n_epochs"],
-    learning_rate: float = PPO_DEFAULTS["learning_rate"],
-    ent_coef: float = PPO_DEFAULTS["ent_coef"],
-    gamma: float = PPO_DEFAULTS["gamma"],
-    gae_lambda: float = PPO_DEFAULTS["gae_lambda"],
-    clip_range: float = PPO_DEFAULTS["clip_range"],
-    vf_coef: float = PPO_DEFAULTS["vf_coef"],
-    max_grad_norm: float = PPO_DEFAULTS["max_grad_norm"],
-    target_kl: Optional[float] = PPO_DEFAULTS["target_kl"],
-    target_accuracy: float = 0.95,
-    confidence_z: float = 1.645,
-    consecutive: int = 1,
-    train_past: float = 1.0,
-    max_steps: int = RL_SCHEDULE["max_steps"],
-    eval_every: int = RL_SCHEDULE["eval_every"],
-    eval_trials: int = 2000,
-    checkpoint_every: int = RL_SCHEDULE["checkpoint_every"],
-    max_time: Optional[float] = None,
-    max_rollbacks: int = 3,
-    out_dir: Optional[PathLike] = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    progress: bool = True,
-    device: str = "cpu",
     callback: Any = None,
+    **settings: Any,
 ) -> TrainResult:
     """Train the paper's RNN with PPO until it reaches the target accuracy (or the step budget runs out).
 
+    The settings come as configs, as keywords, or both (keywords replace the configs' fields)::
+
+        train_rl(RunConfig(complexity=1, seed=0, out_dir="runs/rl"), PPOConfig(n_envs=64))
+        train_rl(1, seed=0, out_dir="runs/rl", n_envs=64)                  # the same run
+
     Args:
-        complexity: Task complexity level 1-4 (default 3, the context-dependent task).
-        preset: A named task preset instead (``"neurogym"``).
-        config: A full task config (or its dict) instead.
-        task_overrides: Task fields to override, e.g. ``{"noise_amplitude": 0.3}``.
-        seed: Seed of everything: initial weights (as in :func:`~agents.train_sl`), env trials, PPO sampling,
-            evaluation trials.
-        delta: Half-width of the ``U(-delta, delta)`` initialisation of the recurrent and input weights.
-        hidden_size: Number of recurrent units (the paper's 250).
-        critic: ``"shared"`` (the value head reads the actor's core, detached), ``"rnn"`` or ``"linear"``.
-        n_envs: Trials stepped in parallel.
-        n_steps: Env steps per env per rollout (rollout = ``n_envs * n_steps`` env steps).
-        batch_size: Minibatch size in env steps.
-        n_epochs: Passes over each rollout.
-        learning_rate: Adam learning rate.
-        ent_coef: Entropy bonus coefficient.
-        gamma: Discount factor.
-        gae_lambda: GAE lambda.
-        clip_range: PPO clipping range.
-        vf_coef: Value-loss coefficient.
-        max_grad_norm: Gradient-norm clipping.
-        target_kl: Stop an update's epochs early when the approximate KL divergence exceeds ``1.5 * target_kl``
-            (None: never).
-        target_accuracy: Target accuracy of the stopping rule.
-        confidence_z: Normal quantile of the rule's Wilson lower bound (1.645: one-sided 95%).
-        consecutive: Evaluations in a row that must clear the target.
-        train_past: Train on after the criterion until the trials reach this multiple of the trials to criterion
-            (1: stop at the criterion).
-        max_steps: Budget in env steps (over all segments of a resumed run).
-        eval_every: Evaluate every this many env steps (at the first rollout boundary past each multiple).
-        eval_trials: Fresh trials per evaluation.
-        checkpoint_every: Save ``checkpoints/step_<env steps>.zip`` every this many env steps.
-        max_time: Wall-time budget in seconds (over all segments of a resumed run); None for no limit.
-        max_rollbacks: How often a collapsed policy (one that stopped choosing, its hidden state run away) is rolled
-            back to the last healthy evaluation and trained on with fresh trials before the run gives up with status
-            ``"collapsed"`` (see :mod:`agents.callbacks`).
-        out_dir: The run folder (default ``runs/rl_<task>_d<delta>_s<seed>``).
-        resume: Continue the run in ``out_dir`` from its newest checkpoint (the task, seed and network must match;
-            hyperparameters and budget given here apply from now on). A fresh run if there is no checkpoint. The
-            resumed run continues exactly as the uninterrupted one (bit-identical weights and evaluations, same
+        run: The run's settings (:class:`~agents.config.RunConfig`: task, network, stopping rule, budget and
+            schedule, run folder; None: the defaults, with :data:`RL_SCHEDULE`'s budget and schedule), or the
+            task's complexity level 1-4 (the default 3 is the context-dependent task). The ``seed`` seeds
+            everything: initial weights (as in :func:`~agents.train_sl`), env trials, PPO sampling, evaluation
+            trials. With ``resume``, the run in ``out_dir`` continues from its newest checkpoint (the task, seed and
+            network must match; hyperparameters and budget given here apply from now on; a fresh run if there is no
+            checkpoint), exactly as the uninterrupted one (bit-identical weights and evaluations, same
             hyperparameters and machine): the checkpoint holds the vector env's trial streams, SB3's last
             observations and recurrent states, the generators and the monitor's state (:mod:`agents.resume`). A
             checkpoint saved without that state (an older version) resumes on fresh trial streams, with a warning.
-        overwrite: Delete a previous run in ``out_dir`` first.
-        progress: Show a progress bar and a summary line.
-        device: Torch device (``"cpu"``; the small network is fastest there).
+            A policy that collapses (stops choosing, its hidden state run away) is rolled back to the last healthy
+            evaluation and trained on with fresh trials, at most ``max_rollbacks`` times, before the run gives up
+            with status ``"collapsed"`` (see :mod:`agents.callbacks`).
+        ppo: The PPO hyperparameters (:class:`~agents.config.PPOConfig`; None: :data:`PPO_DEFAULTS`).
         callback: Extra SB3 callback(s) passed to ``learn``.
+        **settings: Fields of :class:`~agents.config.RunConfig` or :class:`~agents.config.PPOConfig` (e.g.
+            ``seed=1, n_envs=8``), applied over ``run`` and ``ppo``.
 
     Returns:
         A :class:`~agents.runs.TrainResult` (status ``"reached_target"``, ``"budget_exhausted"``, ``"interrupted"``
@@ -155,53 +95,56 @@ def train_rl(
     Raises:
         TrainingDiverged: parameters, hidden states or losses became non-finite (the last good checkpoint is kept).
         FileExistsError: ``out_dir`` holds a run and neither ``resume`` nor ``overwrite`` was given.
+        TypeError, ValueError: a setting that does not exist or is not allowed (the message names it).
 
     Example:
         >>> result = train_rl(complexity=1, seed=0, out_dir="runs/rl_l1_s0")   # doctest: +SKIP
         >>> result.metadata["steps_to_criterion"], result.accuracy                # doctest: +SKIP
     """
+    th.set_num_threads(1)
+    run, ppo = make_configs("rl", run, ppo, caller="train_rl", **settings)
+    start = open_run("rl", run, ppo.to_dict())
+    model = _open_model(start, ppo)
+    monitor = TrainingMonitor(start, model)
+    monitor.guard.on_rollback = lambda k: _fresh_trials(model, stream_seed(run.seed, ROLLBACK_STREAM, k))
+    monitor.path_state = lambda: rl_state(model)
+    if start.checkpoint is not None:
+        _resume(start, model, monitor, run.seed)
+    if monitor.finished_before():
+        return finish_message(start.run, model, monitor.finish("reached_target"), run.progress)
+    status = _learn(start, model, monitor, callback)
+    return finish_message(start.run, model, monitor.finish(status), run.progress)
+
+
+def _open_model(start: RunStart, ppo: PPOConfig) -> Any:
+    """The run's model: built (a fresh run), or loaded from the checkpoint to resume (SB3 restores weights, optimizer
+    state and ``num_timesteps``; :func:`_resume` the rest); it logs to the run's ``tb/``."""
     from sb3_contrib import RecurrentPPO
     from stable_baselines3.common.logger import configure
 
     from dm_envs.sb3 import make_sb3_vec_env
 
-    th.set_num_threads(1)
-    cfg = task_config(complexity, preset, config, task_overrides)
-    rule = StoppingRule(target_accuracy, confidence_z, consecutive, train_past)
-    ppo = dict(n_steps=n_steps, batch_size=batch_size, n_epochs=n_epochs, learning_rate=learning_rate,
-               ent_coef=ent_coef, gamma=gamma, gae_lambda=gae_lambda, clip_range=clip_range, vf_coef=vf_coef,
-               max_grad_norm=max_grad_norm, target_kl=target_kl)
-    pk = policy_kwargs(hidden_size, delta, seed, critic)
-    schedule = dict(max_steps=max_steps, max_time=max_time, eval_every=eval_every, eval_trials=eval_trials,
-                    checkpoint_every=checkpoint_every)
-    start = open_run("rl", cfg, seed, pk, {"n_envs": n_envs, **ppo}, schedule, rule.to_dict(), out_dir,
-                     resume, overwrite, device)
-    run = start.run
-
+    settings = start.settings
     if start.checkpoint is None:
-        model = build_model(cfg, seed, pk, n_envs, ppo, device)
-    else:  # SB3 restores weights, optimizer state and num_timesteps; _resume restores the rest
-        model = RecurrentPPO.load(start.checkpoint, env=make_sb3_vec_env(n_envs, config=cfg), device=device, **ppo)
-    model.set_logger(configure(str(run.tb), ["tensorboard"]))
+        model = build_model(start.task, settings.seed, start.policy_kwargs, ppo.n_envs, ppo.sb3_kwargs(),
+                            settings.device)
+    else:
+        model = RecurrentPPO.load(start.checkpoint, env=make_sb3_vec_env(ppo.n_envs, config=start.task),
+                                  device=settings.device, **ppo.sb3_kwargs())
+    model.set_logger(configure(str(start.run.tb), ["tensorboard"]))
+    return model
 
-    monitor = TrainingMonitor(
-        run, start.metadata, model, Evaluator(cfg, eval_trials, seed, z=confidence_z), rule, model.logger,
-        eval_every, checkpoint_every, max_steps, max_time, max_rollbacks, progress, resumed=start.resumed,
-    )
-    monitor.on_rollback = lambda k: _fresh_trials(model, stream_seed(seed, ROLLBACK_STREAM, k))
-    monitor.path_state = lambda: rl_state(model)
-    if start.checkpoint is not None:
-        _resume(start, model, monitor, seed)
-    if start.resumed is not None and rule.should_stop(start.resumed.get("accuracy_curve", [])):  # it had finished
-        return finish_message(run, model, monitor.finish("reached_target"), progress)
 
+def _learn(start: RunStart, model: Any, monitor: TrainingMonitor, callback: Any) -> str:
+    """Run ``RecurrentPPO.learn`` under the monitor until the budget is spent or something stops it; the run's
+    status (an interrupted run is rewound to the start of the rollout it stopped in, redone when resumed)."""
     guard = InterruptGuard()
     cb = RLCallback(monitor, guard)
     monitor.start()
     with guard:
         try:
             model.learn(
-                max(0, max_steps - model.num_timesteps),
+                max(0, monitor.max_steps - model.num_timesteps),
                 callback=[cb, *_as_list(callback)],
                 reset_num_timesteps=start.checkpoint is None,
             )
@@ -216,19 +159,17 @@ def train_rl(
     cb.sync()
     if not cb.in_rollout:  # learn() ran to its end (after an update): the state now is where the next rollout starts
         monitor.release_safe_point()
-    if monitor.criterion is not None and rule.should_stop(monitor.curve):
-        status = "reached_target"
-    elif monitor.collapsed:
-        status = "collapsed"
-    elif guard.requested or not monitor.out_of_budget:  # a signal, or an extra callback stopped learning
-        status = "interrupted"
+    if monitor.criterion is not None and monitor.evaluation.rule.should_stop(monitor.curve):
+        return "reached_target"
+    if monitor.collapsed:
+        return "collapsed"
+    if guard.requested or not monitor.out_of_budget:  # a signal, or an extra callback stopped learning
         state = monitor.rewind()  # back to the start of the rollout it stopped in (redone when resumed)
         if state is not None:
             restore_rl_state(model, state)
-    else:  # the budget ran out (after an update): evaluate the final model
-        monitor.evaluate()
-        status = "reached_target" if monitor.criterion else "collapsed" if monitor.collapsed else "budget_exhausted"
-    return finish_message(run, model, monitor.finish(status), progress)
+        return "interrupted"
+    monitor.evaluate()  # the budget ran out (after an update): evaluate the final model
+    return monitor.budget_status()
 
 
 def _resume(start: RunStart, model: Any, monitor: TrainingMonitor, seed: int) -> None:

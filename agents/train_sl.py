@@ -30,25 +30,22 @@ import numpy as np
 import torch as th
 from torch.nn import functional as F
 
-from dm_envs import SupervisedBatch, TaskConfig, TrialDataset, score_actions
+from dm_envs import SupervisedBatch, TrialDataset, score_actions
 
 from .callbacks import InterruptGuard, TrainingMonitor
+from .config import RunConfig, SLConfig, make_configs
 from .defaults import PPO_DEFAULTS, SL_DEFAULTS, SL_SCHEDULE
-from .evaluation import Evaluator, StoppingRule
 from .io import actor_forward
 from .resume import ResumeStateError
 from .runs import (
     ROLLBACK_STREAM,
     TRAIN_STREAM,
-    PathLike,
     RunStart,
     TrainResult,
     build_model,
     finish_message,
     open_run,
-    policy_kwargs,
     stream_seed,
-    task_config,
 )
 
 def supervised_loss(
@@ -74,76 +71,28 @@ def supervised_loss(
 
 
 def train_sl(
-    complexity: Optional[int] = None,
-    *,
-    preset: Optional[str] = None,
-    config: TaskConfig | dict | None = None,
-    task_overrides: Optional[dict[str, Any]] = None,
-    seed: int = 0,
-    delta: float = 0.1,
-    hidden_size: int = 250,
-    critic: str = "shared",
-    learning_rate: float = SL_DEFAULTS["learning_rate"],
-    batch_size: int = SL_DEFAULTS["batch_size"],
-    fixate_weight: float = SL_DEFAULTS["fixate_weight"],
-    decision_weight: float = SL_DEFAULTS["decision_weight"],
-    max_grad_norm: float = SL_DEFAULTS["max_grad_norm"],
-    weight_decay: float = SL_DEFAULTS["weight_decay"],
-    target_accuracy: float = 0.95,
-    confidence_z: float = 1.645,
-    consecutive: int = 1,
-    train_past: float = 1.0,
-    max_steps: int = SL_SCHEDULE["max_steps"],
-    eval_every: int = SL_SCHEDULE["eval_every"],
-    eval_trials: int = 2000,
-    checkpoint_every: int = SL_SCHEDULE["checkpoint_every"],
-    max_time: Optional[float] = None,
-    max_rollbacks: int = 3,
-    out_dir: Optional[PathLike] = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    progress: bool = True,
-    device: str = "cpu",
+    run: RunConfig | int | None = None,
+    sl: Optional[SLConfig] = None,
+    **settings: Any,
 ) -> TrainResult:
     """Train the paper's RNN by supervised learning until it reaches the target accuracy (or the budget runs out).
 
-    Arguments shared with :func:`~agents.train_rl` mean the same; ``critic`` only shapes the (untrained) value head
-    so that the network object is the RL one.
+    The settings come as configs, as keywords, or both (keywords replace the configs' fields), as for
+    :func:`~agents.train_rl`; the run settings mean the same. ``critic`` only shapes the (untrained) value head so that
+    the network object is the RL one; the budget is counted in env steps (the steps of the trials trained on).
 
     Args:
-        complexity: Task complexity level 1-4 (default 3).
-        preset: A named task preset instead (``"neurogym"``).
-        config: A full task config (or its dict) instead.
-        task_overrides: Task fields to override.
-        seed: Seed of the initial weights (identical to the RL run's), the training trials and the evaluation trials.
-        delta: Half-width of the ``U(-delta, delta)`` initialisation of the recurrent and input weights.
-        hidden_size: Number of recurrent units.
-        critic: The value head's mode (as in RL; the value head is not trained).
-        learning_rate: Adam learning rate.
-        batch_size: Trials per update.
-        fixate_weight: Loss weight of the steps before the decision stage.
-        decision_weight: Loss weight of the decision-stage steps.
-        max_grad_norm: Gradient-norm clipping (exploding gradients of ReLU RNNs).
-        weight_decay: Adam weight decay.
-        target_accuracy: Target accuracy of the stopping rule.
-        confidence_z: Normal quantile of the rule's Wilson lower bound.
-        consecutive: Evaluations in a row that must clear the target.
-        train_past: Train on after the criterion until the trials reach this multiple of the trials to criterion
-            (1: stop at the criterion).
-        max_steps: Budget in env steps (the steps of the trials trained on).
-        eval_every: Evaluate every this many env steps.
-        eval_trials: Fresh trials per evaluation.
-        checkpoint_every: Save ``checkpoints/step_<env steps>.zip`` every this many env steps.
-        max_time: Wall-time budget in seconds (over all segments of a resumed run); None for no limit.
-        max_rollbacks: Collapse rollbacks allowed (as in RL; SL runs have not been seen to collapse).
-        out_dir: The run folder (default ``runs/sl_<task>_d<delta>_s<seed>``).
-        resume: Continue the run in ``out_dir`` from its newest checkpoint: exactly as the uninterrupted run would
-            have gone on (Adam's state, the training-trial generator and the monitor's state travel in the
-            checkpoint; see :mod:`agents.resume`). A checkpoint saved without that state (an older version) resumes on
-            a fresh trial stream, with a warning.
-        overwrite: Delete a previous run in ``out_dir`` first.
-        progress: Show a progress bar and a summary line.
-        device: Torch device.
+        run: The run's settings (:class:`~agents.config.RunConfig`; None: the defaults, with :data:`SL_SCHEDULE`'s
+            budget and schedule), or the task's complexity level 1-4 (default 3). The ``seed`` seeds the initial
+            weights (identical to the RL run's), the training trials and the evaluation trials. With ``resume``, the
+            run in ``out_dir`` continues from its newest checkpoint exactly as the uninterrupted run would have gone
+            on (Adam's state, the training-trial generator and the monitor's state travel in the checkpoint; see
+            :mod:`agents.resume`); a checkpoint saved without that state (an older version) resumes on a fresh trial
+            stream, with a warning. ``max_rollbacks``: collapse rollbacks allowed (as in RL; SL runs have not been
+            seen to collapse).
+        sl: The SL hyperparameters (:class:`~agents.config.SLConfig`; None: :data:`SL_DEFAULTS`).
+        **settings: Fields of :class:`~agents.config.RunConfig` or :class:`~agents.config.SLConfig` (e.g.
+            ``seed=1, batch_size=16``), applied over ``run`` and ``sl``.
 
     Returns:
         A :class:`~agents.runs.TrainResult`.
@@ -151,88 +100,92 @@ def train_sl(
     Raises:
         TrainingDiverged: the loss or its gradient became non-finite (the last good checkpoint is kept).
         FileExistsError: ``out_dir`` holds a run and neither ``resume`` nor ``overwrite`` was given.
+        TypeError, ValueError: a setting that does not exist or is not allowed (the message names it).
 
     Example:
         >>> result = train_sl(complexity=3, seed=0, out_dir="runs/sl_l3_s0")   # doctest: +SKIP
     """
+    th.set_num_threads(1)
+    run, sl = make_configs("sl", run, sl, caller="train_sl", **settings)
+    start = open_run("sl", run, {**sl.to_dict(), "optimizer": "Adam",
+                                 "loss": "weighted cross-entropy on ground-truth actions, whole trials, h0 = 0"})
+    model = _open_model(start, sl)
+    data = TrialDataset(config=start.task, batch_size=sl.batch_size, seed=run.seed)
+    monitor = TrainingMonitor(start, model)
+    monitor.guard.on_rollback = lambda k: setattr(data, "rng",
+                                                  np.random.default_rng(stream_seed(run.seed, ROLLBACK_STREAM, k)))
+    monitor.path_state = lambda: {"data_rng": data.rng.bit_generator.state}
+    if start.checkpoint is not None:
+        _resume(start, data, monitor, run.seed)
+    if monitor.finished_before():
+        return finish_message(start.run, model, monitor.finish("reached_target"), run.progress)
+    status = _train(model.policy, data, monitor, sl)
+    return finish_message(start.run, model, monitor.finish(status), run.progress)
+
+
+def _open_model(start: RunStart, sl: SLConfig) -> Any:
+    """The run's model, in training mode and logging to the run's ``tb/``: built (a fresh run) or loaded from the
+    checkpoint to resume.
+
+    A fresh model is exactly the RL trainer's default model; SL replaces the optimizer (Adam over the same parameters:
+    the value head gets no gradient, so Adam leaves it alone). Its state is saved in the checkpoint zips, and with it
+    the training-trial generator and the monitor's state (:mod:`agents.resume`): a resumed run continues bit for bit
+    as the uninterrupted one would have.
+    """
     from sb3_contrib import RecurrentPPO
     from stable_baselines3.common.logger import configure
 
-    th.set_num_threads(1)
-    cfg = task_config(complexity, preset, config, task_overrides)
-    rule = StoppingRule(target_accuracy, confidence_z, consecutive, train_past)
-    hp = dict(learning_rate=learning_rate, batch_size=batch_size, fixate_weight=fixate_weight,
-              decision_weight=decision_weight, max_grad_norm=max_grad_norm, weight_decay=weight_decay,
-              optimizer="Adam", loss="weighted cross-entropy on ground-truth actions, whole trials, h0 = 0")
-    pk = policy_kwargs(hidden_size, delta, seed, critic)
-    schedule = dict(max_steps=max_steps, max_time=max_time, eval_every=eval_every, eval_trials=eval_trials,
-                    checkpoint_every=checkpoint_every)
-    start = open_run("sl", cfg, seed, pk, hp, schedule, rule.to_dict(), out_dir, resume, overwrite, device)
-    run = start.run
-
+    settings = start.settings
     if start.checkpoint is None:
-        # Exactly the RL trainer's default model; SL replaces the optimizer (Adam over the same parameters: the value
-        # head gets no gradient, so Adam leaves it alone). Its state is saved in the checkpoint zips, and with it the
-        # training-trial generator and the monitor's state (agents.resume): a resumed run continues bit for bit as
-        # the uninterrupted one would have.
-        model = build_model(cfg, seed, pk, PPO_DEFAULTS["n_envs"],
-                            {k: v for k, v in PPO_DEFAULTS.items() if k != "n_envs"}, device)
-        model.policy.optimizer = th.optim.Adam(model.policy.parameters(), lr=learning_rate, weight_decay=weight_decay)
+        model = build_model(start.task, settings.seed, start.policy_kwargs, PPO_DEFAULTS["n_envs"],
+                            {k: v for k, v in PPO_DEFAULTS.items() if k != "n_envs"}, settings.device)
+        model.policy.optimizer = th.optim.Adam(model.policy.parameters(), lr=sl.learning_rate,
+                                               weight_decay=sl.weight_decay)
     else:
-        model = RecurrentPPO.load(start.checkpoint, device=device)
+        model = RecurrentPPO.load(start.checkpoint, device=settings.device)
         for group in model.policy.optimizer.param_groups:
-            group.update(lr=learning_rate, weight_decay=weight_decay)
-    policy, optimizer = model.policy, model.policy.optimizer
-    policy.set_training_mode(True)
-    data = TrialDataset(config=cfg, batch_size=batch_size, seed=seed)
-    logger = configure(str(run.tb), ["tensorboard"])
-    model.set_logger(logger)
+            group.update(lr=sl.learning_rate, weight_decay=sl.weight_decay)
+    model.policy.set_training_mode(True)
+    model.set_logger(configure(str(start.run.tb), ["tensorboard"]))
+    return model
 
-    monitor = TrainingMonitor(
-        run, start.metadata, model, Evaluator(cfg, eval_trials, seed, z=confidence_z), rule, logger,
-        eval_every, checkpoint_every, max_steps, max_time, max_rollbacks, progress, resumed=start.resumed,
-    )
-    monitor.on_rollback = lambda k: setattr(data, "rng", np.random.default_rng(stream_seed(seed, ROLLBACK_STREAM, k)))
-    monitor.path_state = lambda: {"data_rng": data.rng.bit_generator.state}
-    if start.checkpoint is not None:
-        _resume(start, data, monitor, seed)
-    if start.resumed is not None and rule.should_stop(start.resumed.get("accuracy_curve", [])):
-        return finish_message(run, model, monitor.finish("reached_target"), progress)
 
+def _train(policy: Any, data: TrialDataset, monitor: TrainingMonitor, sl: SLConfig) -> str:
+    """The training loop: evaluate and checkpoint on schedule between updates until something stops it; the run's
+    status."""
     guard = InterruptGuard()
     monitor.start()
     with guard:
         while True:
             if monitor.evaluate_and_checkpoint():
-                status = "reached_target" if monitor.criterion else "collapsed"
-                break
+                return "reached_target" if monitor.criterion else "collapsed"
             if guard.requested:
-                status = "interrupted"
-                break
+                return "interrupted"
             if monitor.out_of_budget:
                 if not monitor.last_evaluated_at_current_step():  # evaluate the final model
                     monitor.evaluate()
-                status = ("reached_target" if monitor.criterion else "collapsed" if monitor.collapsed
-                          else "budget_exhausted")
-                break
-            # ---- one supervised update on a batch of whole trials
-            batch = data.sample()
-            loss, logits = supervised_loss(policy, batch, fixate_weight, decision_weight)
-            if not bool(th.isfinite(loss)):
-                monitor.diverged("the loss")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            grad_norm = th.nn.utils.clip_grad_norm_(policy.parameters(), max_grad_norm)
-            if not bool(th.isfinite(grad_norm)):
-                monitor.diverged("the gradient")
-            optimizer.step()
-            monitor.advance(env_steps=int(batch.mask.sum()), trials=batch_size, updates=1)
-            # training-batch accuracy of the greedy policy (free: the logits are at hand)
-            actions = logits.detach().argmax(-1).T.cpu().numpy()
-            logger.record_mean("train/loss", loss.item())
-            logger.record_mean("train/grad_norm", grad_norm.item())
-            logger.record_mean("train/batch_accuracy", score_actions(batch.trials, actions).accuracy)
-    return finish_message(run, model, monitor.finish(status), progress)
+                return monitor.budget_status()
+            _update(policy, data, monitor, sl)
+
+
+def _update(policy: Any, data: TrialDataset, monitor: TrainingMonitor, sl: SLConfig) -> None:
+    """One supervised update on a batch of whole trials; counts it and logs ``train/*``."""
+    optimizer = policy.optimizer
+    batch = data.sample()
+    loss, logits = supervised_loss(policy, batch, sl.fixate_weight, sl.decision_weight)
+    if not bool(th.isfinite(loss)):
+        monitor.diverged("the loss")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    grad_norm = th.nn.utils.clip_grad_norm_(policy.parameters(), sl.max_grad_norm)
+    if not bool(th.isfinite(grad_norm)):
+        monitor.diverged("the gradient")
+    optimizer.step()
+    monitor.advance(env_steps=int(batch.mask.sum()), trials=sl.batch_size, updates=1)
+    # training-batch accuracy of the greedy policy (free: the logits are at hand)
+    actions = logits.detach().argmax(-1).T.cpu().numpy()
+    monitor.log.train(loss=loss.item(), grad_norm=grad_norm.item(),
+                      batch_accuracy=score_actions(batch.trials, actions).accuracy)
 
 
 def _resume(start: RunStart, data: TrialDataset, monitor: TrainingMonitor, seed: int) -> None:

@@ -62,10 +62,10 @@ def _cached(path: Path, compute: Callable[[], dict]) -> dict:
 
 def _train(spec: ExperimentSpec, cell: Cell, run_dir: Path) -> dict:
     from agents import train_rl, train_sl
+    from agents.config import make_configs
 
-    trainer = train_rl if cell.rule == "rl" else train_sl
-    extra = dict(spec.rl if cell.rule == "rl" else spec.sl)
-    result = trainer(
+    run, hyperparameters = make_configs(
+        cell.rule,
         complexity=cell.level,
         task_overrides=dict(spec.task) or None,
         seed=cell.seed,
@@ -75,8 +75,9 @@ def _train(spec: ExperimentSpec, cell: Cell, run_dir: Path) -> dict:
         out_dir=run_dir,
         resume=True,
         progress=False,
-        **extra,
+        **(spec.rl if cell.rule == "rl" else spec.sl),
     )
+    result = (train_rl if cell.rule == "rl" else train_sl)(run, hyperparameters)
     meta = result.metadata
     if result.status == "interrupted":
         raise KeyboardInterrupt("training was interrupted")

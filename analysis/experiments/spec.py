@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
-import inspect
 import json
 import math
 import numbers
@@ -237,11 +236,11 @@ def _check_keys(where: str, data: dict, allowed: Sequence[str]) -> None:
 
 @functools.lru_cache(maxsize=None)
 def _trainer_keys(rule: str) -> tuple[str, ...]:
-    """Keyword arguments of ``agents.train_rl`` / ``agents.train_sl`` that a spec's [rl] / [sl] table may set."""
-    import agents
+    """Settings of ``agents.train_rl`` / ``agents.train_sl`` that a spec's [rl] / [sl] table may set: the fields of
+    their configs (:mod:`agents.config`) that the experiment does not set itself."""
+    from agents.config import config_fields
 
-    trainer = agents.train_rl if rule == "rl" else agents.train_sl
-    return tuple(k for k in inspect.signature(trainer).parameters if k not in SET_BY_EXPERIMENT)
+    return tuple(k for k in config_fields(rule) if k not in SET_BY_EXPERIMENT)
 
 
 def _task_keys(table: str) -> tuple[str, ...]:
