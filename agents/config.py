@@ -274,7 +274,7 @@ def config_fields(rule: str) -> tuple[str, ...]:
 
 
 def make_configs(
-    rule: str, run: RunConfig | int | None = None, hyperparameters: Any = None, *, caller: str = "",
+    rule: str, run: RunConfig | int | None = None, hyperparameters: Any = None, *, caller: str = "make_configs",
     **settings: Any,
 ) -> tuple[RunConfig, Any]:
     """The ``(RunConfig, PPOConfig | SLConfig)`` of a trainer call: the configs given (or the defaults) with the
@@ -295,7 +295,7 @@ def make_configs(
     hp_class = HYPERPARAMETERS[as_choice("learning rule", rule, tuple(HYPERPARAMETERS))]
     if run is not None and not isinstance(run, RunConfig):  # the complexity level, given by position
         if "complexity" in settings:
-            raise TypeError(f"{caller or 'the trainer'}() got multiple values for argument 'complexity'")
+            raise TypeError(f"{caller}() got multiple values for argument 'complexity'")
         run, settings = None, {"complexity": run, **settings}
     if hyperparameters is not None and not isinstance(hyperparameters, hp_class):
         raise InvalidTypeError(f"the {rule.upper()} hyperparameters must be a {hp_class.__name__} or None, got "
@@ -304,7 +304,7 @@ def make_configs(
     hp_keys = {f.name for f in dataclasses.fields(hp_class)}
     for key in settings:
         if key not in run_keys | hp_keys:
-            raise TypeError(f"{caller or 'the trainer'}() got an unexpected keyword argument {key!r}")
+            raise TypeError(f"{caller}() got an unexpected keyword argument {key!r}")
     run_changes = {k: v for k, v in settings.items() if k in run_keys}
     hp_changes = {k: v for k, v in settings.items() if k in hp_keys}
     run = run.replace(**run_changes) if run is not None else RunConfig(**run_changes)

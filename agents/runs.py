@@ -52,7 +52,7 @@ METADATA_FORMAT = 1
 TRAIN_STREAM = 0x7EA1
 """Key that separates the training trials of a resumed segment from the first segment's (see :func:`stream_seed`)."""
 ROLLBACK_STREAM = 0x0B0C
-"""Key of the training trials after a collapse rollback (see :class:`~agents.callbacks.TrainingMonitor`)."""
+"""Key of the training trials after a collapse rollback (see :class:`~agents.callbacks.rollback.CollapseGuard`)."""
 
 
 class TrainingDiverged(RuntimeError):
