@@ -625,165 +625,7 @@ class _Engine:
         A first return ``k`` after the reference state is confirmed by a second one at ``2k`` (``second``: 1
         confirmed, 0 refuted, -1 beyond this pass). ``due = (h_ref, tol, step)`` carries such a pending second return
         of an earlier pass into this one (``step < 0``: none), since an extension continues the same trajectory."""
-        crit = self.crit
-        W, H = self.W, self.H
-        r, L, n_rec = len(reps), crit.orbit_len, crit.n_record
-        h = self.h[reps].copy()
-        frames: Optional[_Frames] = None
-        warm = 0
-        if crit.n_lyap and carry is not None:
-            frames = _Frames(W, carry[0], crit.qr_every, carry[1], carry[2], dtype=self.frame_dtype)
-        elif crit.n_lyap:
-            # per-representative frames, so results do not depend on how representatives are batched
-            rngs = [np.random.default_rng(self.seqs[int(self.inp[b])].spawn(1)[0]) for b in reps]
-            frames = _Frames(W, _random_frames(rngs, H, crit.n_lyap), crit.qr_every, dtype=self.frame_dtype)
-            warm = min(-(-crit.lyap_warmup // crit.qr_every) * crit.qr_every, n_rec // 2)
-        stepper = self._stepper(reps, frames)
-        ring = np.zeros((r, L, H))
-        j_ref = max(0, n_rec - crit.max_period)
-        h_ref = h.copy()
-        tol_ref = crit.period_tol * (1.0 + np.linalg.norm(h_ref, axis=1))
-        first = np.full(r, -1, dtype=np.int64)
-        best_d = np.full(r, np.inf)
-        best_k = np.full(r, -1, dtype=np.int64)
-        dead = np.zeros(r, dtype=bool)
-        second = np.full(r, -1, dtype=np.int64)
-        if due is not None:  # a second return pending from the previous pass
-            d_ref, d_tol, d_step = due
-        else:
-            d_ref, d_tol, d_step = np.zeros((r, H)), np.zeros(r), np.full(r, -1, dtype=np.int64)
-        # early stop of cycles (first pass only): reference at the end of the warm-up, first return, one repetition
-        early = crit.cycle_record > 0 and frames is not None and carry is None and warm > 0
-        j_e, k_max = warm, min(L // 2, crit.max_period)
-        h_e = h.copy()
-        tol_e = np.zeros(r)
-        k_e = np.full(r, -1, dtype=np.int64)  # first return after j_e (-1: none yet)
-        broken = np.zeros(r, dtype=bool)  # the return did not repeat: no early stop
-        # outputs, filled when a representative stops (early, or at the end)
-        o_first = np.full(r, -1, dtype=np.int64)
-        o_best = np.full(r, -1, dtype=np.int64)
-        o_rel = np.zeros(r)
-        o_pre = np.zeros((r, H))
-        o_orbit: list[Optional[np.ndarray]] = [None] * r
-        o_lyap = np.full((r, crit.n_lyap), np.nan)
-        o_steps = np.full(r, n_rec, dtype=np.int64)
-        o_frames = None if frames is None else (np.zeros((r, H, crit.n_lyap)), np.zeros((r, crit.n_lyap)),
-                                                np.zeros(r))
-        live = np.arange(r)
-        cst = self.h[cands]
-        groups = {n: np.flatnonzero(owner == n) for n in np.unique(owner)}
-        cnorm2 = np.einsum("ij,ij->i", cst, cst)
-
-        def membership(n: int, w: int) -> None:
-            sel = groups.get(n)
-            if sel is not None and sel.size:
-                O = ring[n, :w]
-                d2 = cnorm2[sel, None] + np.einsum("ij,ij->i", O, O)[None] - 2.0 * cst[sel] @ O.T
-                np.minimum(cmin[sel], d2.min(axis=1), out=cmin[sel])
-
-        def ordered(n: int, j: int) -> np.ndarray:
-            return ring[n, (j + np.arange(L)) % L] if j >= L else ring[n, :j]
-
-        h_prev, pre = h, h
-        for j in range(1, n_rec + 1):
-            h_prev = h
-            h, pre = stepper.step(h, j > warm)
-            ring[live, (j - 1) % L] = h
-            if j >= j_ref:
-                if j == j_ref:
-                    h_ref[live] = h
-                    tol_ref[live] = crit.period_tol * (1.0 + np.linalg.norm(h, axis=1))
-                else:
-                    dr = np.linalg.norm(h - h_ref[live], axis=1)
-                    new = (dr < tol_ref[live]) & (first[live] < 0)
-                    first[live[new]] = j - j_ref
-                    better = dr < best_d[live]
-                    best_d[live[better]] = dr[better]
-                    best_k[live[better]] = j - j_ref
-                    at2 = np.flatnonzero((first[live] > 0) & (j - j_ref == 2 * first[live]) & (d_step[live] < 0))
-                    second[live[at2]] = (dr[at2] < tol_ref[live[at2]]).astype(np.int64)
-            pend = np.flatnonzero(d_step[live] == j)
-            if pend.size:  # the second return due from the previous pass
-                dd = np.linalg.norm(h[pend] - d_ref[live[pend]], axis=1)
-                second[live[pend]] = (dd < d_tol[live[pend]]).astype(np.int64)
-            if early:
-                if j == j_e:
-                    h_e[live] = h
-                    tol_e[live] = crit.period_tol * (1.0 + np.linalg.norm(h, axis=1))
-                elif j_e < j <= j_e + 2 * k_max:
-                    look = np.flatnonzero((k_e[live] < 0) & (j - j_e <= k_max))
-                    if look.size:
-                        ret = np.linalg.norm(h[look] - h_e[live[look]], axis=1) < tol_e[live[look]]
-                        k_e[live[look[ret]]] = j - j_e
-                    rep = np.flatnonzero((k_e[live] > 0) & ~broken[live] & (j > j_e + k_e[live])
-                                         & (j <= j_e + 2 * k_e[live]))
-                    if rep.size:  # the second period must repeat the first, state by state
-                        back = ring[live[rep], (j - k_e[live[rep]] - 1) % L]
-                        miss = np.linalg.norm(h[rep] - back, axis=1) >= tol_e[live[rep]]
-                        broken[live[rep[miss]]] = True
-                k = k_e[live]
-                done_now = np.flatnonzero(
-                    (k > 0) & ~broken[live] & (j >= j_e + 2 * k) & (j - warm >= crit.cycle_record)
-                    & ((j - warm) % np.lcm(np.maximum(k, 1), crit.qr_every) == 0)
-                )
-                if done_now.size:
-                    rows = live[done_now]
-                    lam = frames.exponents()  # pending == 0 here: j - warm is a multiple of qr_every
-                    second[rows] = 1  # the second period repeated the first, state by state
-                    for n in rows:
-                        o_first[n] = o_best[n] = k_e[n]
-                        o_orbit[n] = ordered(n, j).copy()
-                        membership(int(n), min(j, L))
-                    o_lyap[rows] = lam[done_now]
-                    o_rel[rows] = np.linalg.norm(h[done_now] - h_prev[done_now], axis=1) / (
-                        1.0 + np.linalg.norm(h[done_now], axis=1))
-                    o_pre[rows] = pre[done_now]
-                    o_steps[rows] = j
-                    self.h[reps[rows]] = h[done_now]
-                    keep = np.ones(len(live), dtype=bool)
-                    keep[done_now] = False
-                    live, h, h_prev, pre = live[keep], h[keep], h_prev[keep], pre[keep]
-                    stepper.keep(keep)
-                    if not live.size:
-                        break
-            if groups and (j % L == 0 or j == n_rec):
-                # membership: candidate-to-orbit distances for the window just filled, one GEMM per representative
-                w = L if j % L == 0 else j % L
-                for n in live:
-                    membership(int(n), w)
-            if j % crit.check_every == 0:
-                norm = np.linalg.norm(h, axis=1)
-                bad = ~np.isfinite(norm) | (norm > crit.divergence_norm)
-                if bad.any():  # park diverged orbits at 0 (they are flagged) so nothing overflows
-                    dead[live[bad]] = True
-                    self.h[reps[live[bad]]] = h[bad]
-                    h[bad] = 0.0
-                    if frames is not None:
-                        frames.Q.reshape(H, len(live), -1)[:, bad] = 0.0
-        if live.size:
-            ok = ~dead[live]
-            self.h[reps[live[ok]]] = h[ok]
-            o_first[live], o_best[live] = first[live], best_k[live]
-            o_rel[live] = np.linalg.norm(h - h_prev, axis=1) / (1.0 + np.linalg.norm(h, axis=1))
-            o_pre[live] = pre
-            for n in live:
-                o_orbit[n] = ordered(int(n), n_rec)
-            if frames is not None:
-                frames.finish()
-                o_lyap[live] = frames.exponents()
-                o_frames[0][live], o_frames[1][live], o_frames[2][live] = (frames.frames(), frames.log_growth,
-                                                                           frames.n_acc)
-        self.steps[reps] += o_steps
-        # a second return beyond this pass: the next pass (the same trajectory, continued) looks for it there
-        carried = (d_step > n_rec) & (second < 0)
-        new_due = (o_first > 0) & (second < 0) & (d_step < 0)
-        o_due = np.full(r, -1, dtype=np.int64)
-        o_due[new_due] = j_ref + 2 * o_first[new_due] - n_rec
-        o_due[carried] = d_step[carried] - n_rec
-        out = dict(lyap=o_lyap, orbit=o_orbit, first=o_first, best_k=o_best, rel=o_rel, dead=dead, last_pre=o_pre,
-                   second=second, due=o_due, ref=np.where(carried[:, None], d_ref, h_ref),
-                   ref_tol=np.where(carried, d_tol, tol_ref))
-        return out, o_frames
+        return _RecordPass(self, reps, cands, owner, cmin, carry, due).run()
 
     def record(self, reps: np.ndarray, cands: np.ndarray) -> None:
         """Record and classify representatives (one per input), ``record_batch`` at a time; candidates of the same
@@ -954,6 +796,257 @@ class _Engine:
             settle = np.minimum(steps + np.maximum(crit.n_probe, steps), np.maximum(steps, crit.n_transient))
             self.advance(others, settle)
 
+
+
+class _RecordPass:
+    """One recording pass of :meth:`_Engine._record_pass`, in its phases: set up the tangent frames, the return
+    watches and the outputs (``__init__``); per step, watch for returns (:meth:`_watch_returns`), stop confirmed
+    cycles early (:meth:`_stop_cycles`), measure candidates against the orbits (:meth:`_membership_window`) and
+    park diverged orbits (:meth:`_park_diverged`); then fill the outputs of the representatives still recording
+    (:meth:`_finish_live`) and carry pending second returns into the next pass (:meth:`_outputs`).
+
+    Per-representative arrays are indexed by ``n`` in ``range(len(reps))``; ``live`` lists those still recording,
+    and ``h``, ``h_prev`` and ``pre`` hold their states (one row per live representative).
+    """
+
+    def __init__(
+        self,
+        engine: "_Engine",
+        reps: np.ndarray,
+        cands: np.ndarray,
+        owner: np.ndarray,
+        cmin: np.ndarray,
+        carry: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]],
+        due: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    ) -> None:
+        self.engine, self.reps, self.cmin = engine, reps, cmin
+        crit = self.crit = engine.crit
+        self.H = engine.H
+        self.r, self.L, self.n_rec = len(reps), crit.orbit_len, crit.n_record
+        self.h = engine.h[reps].copy()
+        self.h_prev = self.pre = self.h
+        self._init_frames(carry)
+        self.stepper = engine._stepper(reps, self.frames)
+        self.ring = np.zeros((self.r, self.L, self.H))
+        self._init_returns(due)
+        # early stop of cycles (first pass only): reference at the end of the warm-up, first return, one repetition
+        self.early = crit.cycle_record > 0 and self.frames is not None and carry is None and self.warm > 0
+        self._init_cycle_watch()
+        self._init_outputs()
+        self.live = np.arange(self.r)
+        self._init_membership(cands, owner)
+
+    # ------------------------------------------------------------------ set-up
+    def _init_frames(self, carry: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """The tangent frames (continued from ``carry``, else random per representative) and the warm-up."""
+        crit, eng = self.crit, self.engine
+        self.frames: Optional[_Frames] = None
+        self.warm = 0
+        if crit.n_lyap and carry is not None:
+            self.frames = _Frames(eng.W, carry[0], crit.qr_every, carry[1], carry[2], dtype=eng.frame_dtype)
+        elif crit.n_lyap:
+            # per-representative frames, so results do not depend on how representatives are batched
+            rngs = [np.random.default_rng(eng.seqs[int(eng.inp[b])].spawn(1)[0]) for b in self.reps]
+            self.frames = _Frames(eng.W, _random_frames(rngs, self.H, crit.n_lyap), crit.qr_every,
+                                  dtype=eng.frame_dtype)
+            self.warm = min(-(-crit.lyap_warmup // crit.qr_every) * crit.qr_every, self.n_rec // 2)
+
+    def _init_returns(self, due: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """Returns to the reference state taken ``max_period`` steps before the end, and a pending second return."""
+        r, H = self.r, self.H
+        self.j_ref = max(0, self.n_rec - self.crit.max_period)
+        self.h_ref = self.h.copy()
+        self.tol_ref = self.crit.period_tol * (1.0 + np.linalg.norm(self.h_ref, axis=1))
+        self.first = np.full(r, -1, dtype=np.int64)
+        self.best_d = np.full(r, np.inf)
+        self.best_k = np.full(r, -1, dtype=np.int64)
+        self.dead = np.zeros(r, dtype=bool)
+        self.second = np.full(r, -1, dtype=np.int64)
+        if due is not None:  # a second return pending from the previous pass
+            self.d_ref, self.d_tol, self.d_step = due
+        else:
+            self.d_ref, self.d_tol, self.d_step = np.zeros((r, H)), np.zeros(r), np.full(r, -1, dtype=np.int64)
+
+    def _init_cycle_watch(self) -> None:
+        r = self.r
+        self.j_e, self.k_max = self.warm, min(self.L // 2, self.crit.max_period)
+        self.h_e = self.h.copy()
+        self.tol_e = np.zeros(r)
+        self.k_e = np.full(r, -1, dtype=np.int64)  # first return after j_e (-1: none yet)
+        self.broken = np.zeros(r, dtype=bool)  # the return did not repeat: no early stop
+
+    def _init_outputs(self) -> None:
+        """The outputs, filled when a representative stops (early, or at the end)."""
+        r, H, k = self.r, self.H, self.crit.n_lyap
+        self.o_first = np.full(r, -1, dtype=np.int64)
+        self.o_best = np.full(r, -1, dtype=np.int64)
+        self.o_rel = np.zeros(r)
+        self.o_pre = np.zeros((r, H))
+        self.o_orbit: list[Optional[np.ndarray]] = [None] * r
+        self.o_lyap = np.full((r, k), np.nan)
+        self.o_steps = np.full(r, self.n_rec, dtype=np.int64)
+        self.o_frames = None if self.frames is None else (np.zeros((r, H, k)), np.zeros((r, k)), np.zeros(r))
+
+    def _init_membership(self, cands: np.ndarray, owner: np.ndarray) -> None:
+        self.cst = self.engine.h[cands]
+        self.groups = {n: np.flatnonzero(owner == n) for n in np.unique(owner)}
+        self.cnorm2 = np.einsum("ij,ij->i", self.cst, self.cst)
+
+    # ------------------------------------------------------------------ helpers
+    def membership(self, n: int, w: int) -> None:
+        """Lower ``cmin`` of representative ``n``'s candidates by their distances to its first ``w`` ring states."""
+        sel = self.groups.get(n)
+        if sel is not None and sel.size:
+            O = self.ring[n, :w]
+            d2 = self.cnorm2[sel, None] + np.einsum("ij,ij->i", O, O)[None] - 2.0 * self.cst[sel] @ O.T
+            np.minimum(self.cmin[sel], d2.min(axis=1), out=self.cmin[sel])
+
+    def ordered(self, n: int, j: int) -> np.ndarray:
+        """Representative ``n``'s stored orbit in time order after ``j`` recorded steps."""
+        L = self.L
+        return self.ring[n, (j + np.arange(L)) % L] if j >= L else self.ring[n, :j]
+
+    # ------------------------------------------------------------------ the pass
+    def run(self) -> tuple[dict, Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """Record; returns the per-representative outputs and the frames to continue (see ``_record_pass``)."""
+        crit, L, n_rec = self.crit, self.L, self.n_rec
+        for j in range(1, n_rec + 1):
+            self.h_prev = self.h
+            self.h, self.pre = self.stepper.step(self.h, j > self.warm)
+            self.ring[self.live, (j - 1) % L] = self.h
+            self._watch_returns(j)
+            if self.early and self._stop_cycles(j):
+                break
+            if self.groups and (j % L == 0 or j == n_rec):
+                self._membership_window(j)
+            if j % crit.check_every == 0:
+                self._park_diverged()
+        if self.live.size:
+            self._finish_live()
+        return self._outputs()
+
+    def _watch_returns(self, j: int) -> None:
+        """Returns to the reference state (first, best, and the second at twice the first), and a second return
+        due from the previous pass."""
+        crit, live, h = self.crit, self.live, self.h
+        j_ref, first, d_step, second = self.j_ref, self.first, self.d_step, self.second
+        if j >= j_ref:
+            if j == j_ref:
+                self.h_ref[live] = h
+                self.tol_ref[live] = crit.period_tol * (1.0 + np.linalg.norm(h, axis=1))
+            else:
+                h_ref, tol_ref = self.h_ref, self.tol_ref
+                dr = np.linalg.norm(h - h_ref[live], axis=1)
+                new = (dr < tol_ref[live]) & (first[live] < 0)
+                first[live[new]] = j - j_ref
+                better = dr < self.best_d[live]
+                self.best_d[live[better]] = dr[better]
+                self.best_k[live[better]] = j - j_ref
+                at2 = np.flatnonzero((first[live] > 0) & (j - j_ref == 2 * first[live]) & (d_step[live] < 0))
+                second[live[at2]] = (dr[at2] < tol_ref[live[at2]]).astype(np.int64)
+        pend = np.flatnonzero(d_step[live] == j)
+        if pend.size:  # the second return due from the previous pass
+            dd = np.linalg.norm(h[pend] - self.d_ref[live[pend]], axis=1)
+            second[live[pend]] = (dd < self.d_tol[live[pend]]).astype(np.int64)
+
+    def _stop_cycles(self, j: int) -> bool:
+        """Watch for a cycle returning exactly after the warm-up and repeating once; stop those whose frames have
+        averaged over ``cycle_record`` steps of whole periods. Returns whether no representative is left."""
+        crit, live, h, L = self.crit, self.live, self.h, self.L
+        j_e, k_e, broken, warm = self.j_e, self.k_e, self.broken, self.warm
+        if j == j_e:
+            self.h_e[live] = h
+            self.tol_e[live] = crit.period_tol * (1.0 + np.linalg.norm(h, axis=1))
+        elif j_e < j <= j_e + 2 * self.k_max:
+            h_e, tol_e = self.h_e, self.tol_e
+            look = np.flatnonzero((k_e[live] < 0) & (j - j_e <= self.k_max))
+            if look.size:
+                ret = np.linalg.norm(h[look] - h_e[live[look]], axis=1) < tol_e[live[look]]
+                k_e[live[look[ret]]] = j - j_e
+            rep = np.flatnonzero((k_e[live] > 0) & ~broken[live] & (j > j_e + k_e[live])
+                                 & (j <= j_e + 2 * k_e[live]))
+            if rep.size:  # the second period must repeat the first, state by state
+                back = self.ring[live[rep], (j - k_e[live[rep]] - 1) % L]
+                miss = np.linalg.norm(h[rep] - back, axis=1) >= tol_e[live[rep]]
+                broken[live[rep[miss]]] = True
+        k = k_e[live]
+        done_now = np.flatnonzero(
+            (k > 0) & ~broken[live] & (j >= j_e + 2 * k) & (j - warm >= crit.cycle_record)
+            & ((j - warm) % np.lcm(np.maximum(k, 1), crit.qr_every) == 0)
+        )
+        if not done_now.size:
+            return False
+        rows = live[done_now]
+        lam = self.frames.exponents()  # pending == 0 here: j - warm is a multiple of qr_every
+        self.second[rows] = 1  # the second period repeated the first, state by state
+        for n in rows:
+            self.o_first[n] = self.o_best[n] = k_e[n]
+            self.o_orbit[n] = self.ordered(n, j).copy()
+            self.membership(int(n), min(j, L))
+        self.o_lyap[rows] = lam[done_now]
+        self.o_rel[rows] = np.linalg.norm(h[done_now] - self.h_prev[done_now], axis=1) / (
+            1.0 + np.linalg.norm(h[done_now], axis=1))
+        self.o_pre[rows] = self.pre[done_now]
+        self.o_steps[rows] = j
+        self.engine.h[self.reps[rows]] = h[done_now]
+        keep = np.ones(len(live), dtype=bool)
+        keep[done_now] = False
+        self.live, self.h, self.h_prev, self.pre = live[keep], h[keep], self.h_prev[keep], self.pre[keep]
+        self.stepper.keep(keep)
+        return not self.live.size
+
+    def _membership_window(self, j: int) -> None:
+        """Candidate-to-orbit distances for the window just filled, one GEMM per representative."""
+        L = self.L
+        w = L if j % L == 0 else j % L
+        for n in self.live:
+            self.membership(int(n), w)
+
+    def _park_diverged(self) -> None:
+        """Park diverged orbits at 0 (they are flagged ``dead``) so nothing overflows."""
+        h = self.h
+        norm = np.linalg.norm(h, axis=1)
+        bad = ~np.isfinite(norm) | (norm > self.crit.divergence_norm)
+        if bad.any():
+            live = self.live
+            self.dead[live[bad]] = True
+            self.engine.h[self.reps[live[bad]]] = h[bad]
+            h[bad] = 0.0
+            if self.frames is not None:
+                self.frames.Q.reshape(self.H, len(live), -1)[:, bad] = 0.0
+
+    def _finish_live(self) -> None:
+        """The outputs of the representatives that recorded the whole pass."""
+        live, h, frames = self.live, self.h, self.frames
+        ok = ~self.dead[live]
+        self.engine.h[self.reps[live[ok]]] = h[ok]
+        self.o_first[live], self.o_best[live] = self.first[live], self.best_k[live]
+        self.o_rel[live] = np.linalg.norm(h - self.h_prev, axis=1) / (1.0 + np.linalg.norm(h, axis=1))
+        self.o_pre[live] = self.pre
+        for n in live:
+            self.o_orbit[n] = self.ordered(int(n), self.n_rec)
+        if frames is not None:
+            frames.finish()
+            self.o_lyap[live] = frames.exponents()
+            o_frames = self.o_frames
+            o_frames[0][live], o_frames[1][live], o_frames[2][live] = (frames.frames(), frames.log_growth,
+                                                                       frames.n_acc)
+
+    def _outputs(self) -> tuple[dict, Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """Count the steps, and carry a second return beyond this pass into the next (the same trajectory,
+        continued, looks for it there)."""
+        n_rec, second, d_step, o_first = self.n_rec, self.second, self.d_step, self.o_first
+        self.engine.steps[self.reps] += self.o_steps
+        carried = (d_step > n_rec) & (second < 0)
+        new_due = (o_first > 0) & (second < 0) & (d_step < 0)
+        o_due = np.full(self.r, -1, dtype=np.int64)
+        o_due[new_due] = self.j_ref + 2 * o_first[new_due] - n_rec
+        o_due[carried] = d_step[carried] - n_rec
+        out = dict(lyap=self.o_lyap, orbit=self.o_orbit, first=o_first, best_k=self.o_best, rel=self.o_rel,
+                   dead=self.dead, last_pre=self.o_pre, second=second, due=o_due,
+                   ref=np.where(carried[:, None], self.d_ref, self.h_ref),
+                   ref_tol=np.where(carried, self.d_tol, self.tol_ref))
+        return out, self.o_frames
 
 
 def orbit_kind(k: int, second: int, lyap: np.ndarray, last: bool, eps: float, gap: float) -> str:
