@@ -66,8 +66,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -376,6 +377,13 @@ class _Record:
     eigenvalues: Optional[np.ndarray] = None  # a fixed point's Jacobian spectrum (smooth maps, no pattern)
 
 
+def float32_wanted(setting: str, size: int) -> bool:
+    """Whether an arithmetic setting (``transient_dtype``, ``frame_dtype``: ``"float32"``, ``"float64"`` or
+    ``"auto"``) means float32 for a map of ``size`` state dimensions: ``"auto"`` is float32 from 64 on, where it
+    pays (small maps keep float64: it costs nothing)."""
+    return setting == "float32" or (setting == "auto" and size >= 64)
+
+
 class _Engine:
     """Every initial state of every input, iterated in chunks (see the module docstring for the strategy)."""
 
@@ -390,29 +398,14 @@ class _Engine:
     ) -> None:
         self.dyn = dyn
         self.W = dyn.W_rec
-        # the transient's arithmetic: rows of W.T (= columns of W) are gathered per active set (see _advance_chunk)
-        big = dyn.hidden_size >= 64  # "auto": float32 where it pays; small maps keep float64 (it costs nothing)
-        self.dtype = np.dtype(np.float32 if crit.transient_dtype == "float32" or (
-            crit.transient_dtype == "auto" and big) else np.float64)
+        # the transient's arithmetic: rows of W.T (= columns of W) are gathered per active set (see _iterate)
+        self.dtype = np.dtype(np.float32 if float32_wanted(crit.transient_dtype, dyn.hidden_size) else np.float64)
         self.WT = np.ascontiguousarray(dyn.W_rec.T, dtype=self.dtype)
         self.C_t = C.astype(self.dtype)
-        self.frame_dtype = np.dtype(np.float32 if crit.frame_dtype == "float32" or (
-            crit.frame_dtype == "auto" and big) else np.float64)
-        self.C = C  # (N, H) drives
-        N, M, H = h0.shape
-        self.M, self.H = M, H
-        self.h = h0.reshape(N * M, H).copy()
-        self.inp = np.repeat(np.arange(N), M)
-        B = len(self.h)
-        self.steps = np.zeros(B, dtype=np.int64)
-        self.done = np.zeros(B, dtype=bool)
-        self.crit = crit
-        self.seqs = seqs
-        self.bar = bar
-        self.records: list[_Record] = []
-        self._orbits: dict[int, list[int]] = {}  # input -> ids of its recorded (non-stationary) attractors
+        self.frame_dtype = np.dtype(np.float32 if float32_wanted(crit.frame_dtype, dyn.hidden_size) else np.float64)
+        self._init_search(C, h0, crit, seqs, bar)  # C: (N, H) drives
+        B, H = self.h.shape
         self._fp: dict[tuple[int, bytes], int] = {}
-        self._div: dict[int, int] = {}
         self._solvers: dict[int, PatternSolver] = {}
         # escape detection (see _escape): per trajectory, the previous check's norm, step count, direction and
         # pattern, and how many consecutive checks confirmed the escape
@@ -422,6 +415,24 @@ class _Engine:
         self._esc_has = np.zeros(B, dtype=bool)
         self._esc_u: Optional[np.ndarray] = None  # (B, H) float32, allocated on first use
         self._esc_pat: Optional[np.ndarray] = None  # (B, ceil(H / 8)) packed patterns
+
+    def _init_search(self, C: np.ndarray, h0: np.ndarray, crit: _Criteria, seqs: Sequence[np.random.SeedSequence],
+                     bar: Any) -> None:
+        """What every engine keeps (this one and the generic path's): the per-input ``C`` the map is iterated with,
+        the trajectories (``h``, their input ``inp``, ``steps``, ``done``) started from ``h0 (N, M, H)``, the
+        thresholds, the inputs' seed streams, the progress bar and the records."""
+        self.C = C
+        N, M, H = h0.shape
+        self.M, self.H = M, H
+        self.h = h0.reshape(N * M, H).copy()
+        self.inp = np.repeat(np.arange(N), M)
+        B = len(self.h)
+        self.steps = np.zeros(B, dtype=np.int64)
+        self.done = np.zeros(B, dtype=bool)
+        self.crit, self.seqs, self.bar = crit, seqs, bar
+        self.records: list[_Record] = []
+        self._orbits: dict[int, list[int]] = {}  # input -> ids of its recorded (non-stationary) attractors
+        self._div: dict[int, int] = {}  # input -> its divergent record
 
     def _finish(self, idx: np.ndarray) -> None:
         self.done[idx] = True
@@ -471,14 +482,7 @@ class _Engine:
 
         ``active`` is the activation pattern of the step that produced ``h`` (enables the escape test)."""
         crit = self.crit
-        norm = np.linalg.norm(h, axis=1)
-        div = ~np.isfinite(norm) | (norm > crit.divergence_norm)
-        if div.any():
-            self._divergent(idx[div], h[div])
-        step = h - h_prev
-        step_norm = np.linalg.norm(step, axis=1)
-        rel = step_norm / (1.0 + norm)
-        near = np.flatnonzero(~div & (rel < crit.snap_tol))
+        norm, div, step, step_norm, rel, near = self._exit_diverged(idx, h, h_prev)
         if active is not None and crit.escape_checks > 0:
             grow = np.flatnonzero(~div & (rel >= crit.snap_tol))
             self._escape(idx, grow, h, norm, step, step_norm, active)
@@ -506,6 +510,22 @@ class _Engine:
                     rid = self._fixed_point_record(i, pat[j], h[sel[0]])
                     self.h[idx[sel]] = self.records[rid].state
                     self._join(rid, idx[sel])
+
+    def _exit_diverged(
+        self, idx: np.ndarray, h: np.ndarray, h_prev: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Exit the trajectories ``idx`` whose state ``h`` diverged; returns ``(norm, div, step, step_norm, rel,
+        near)``: ``|h|``, the diverged ones, the last step ``h - h_prev``, its norm and relative size
+        ``|step| / (1 + |h|)``, and the positions of the others whose relative step is below ``snap_tol``."""
+        norm = np.linalg.norm(h, axis=1)
+        div = ~np.isfinite(norm) | (norm > self.crit.divergence_norm)
+        if div.any():
+            self._divergent(idx[div], h[div])
+        step = h - h_prev
+        step_norm = np.linalg.norm(step, axis=1)
+        rel = step_norm / (1.0 + norm)
+        near = np.flatnonzero(~div & (rel < self.crit.snap_tol))
+        return norm, div, step, step_norm, rel, near
 
     def _escape(
         self,
@@ -579,30 +599,37 @@ class _Engine:
             self._advance_chunk(idx[s : s + self.crit.chunk_size], target[s : s + self.crit.chunk_size])
 
     def _advance_chunk(self, idx: np.ndarray, target: np.ndarray) -> None:
-        WT = self.WT
-        H = self.H
+        """Iterate one chunk ``check_every`` steps at a time (:meth:`_iterate`), checking for exits in between."""
         while True:
             run = ~self.done[idx] & (self.steps[idx] < target)
             idx, target = idx[run], target[run]
             if not idx.size:
                 return
             n = int(min(self.crit.check_every, (target - self.steps[idx]).min()))
-            h = self.h[idx].astype(self.dtype, copy=False)
-            c = self.C_t[self.inp[idx]]
-            h_prev = h
-            active = None
-            for k in range(n):
-                h_prev = h
-                # units silent in every trajectory of the chunk contribute exactly nothing: skip their columns
-                on = np.flatnonzero(h.any(axis=0))
-                pre = h[:, on] @ WT[on] if len(on) < self.crit.sparse_below * H else h @ WT
-                pre += c
-                if k == n - 1:
-                    active = pre > 0
-                h = np.maximum(pre, 0.0, out=pre)
+            h, h_prev, active = self._iterate(idx, n)
             self.h[idx] = h
             self.steps[idx] += n
             self._check(idx, h, h_prev, active)
+
+    def _iterate(self, idx: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        """``n`` steps of trajectories ``idx`` in the transient's arithmetic: ``(h, h_prev, active)``, the last
+        two states and the activation pattern of the last step."""
+        WT = self.WT
+        H = self.H
+        h = self.h[idx].astype(self.dtype, copy=False)
+        c = self.C_t[self.inp[idx]]
+        h_prev = h
+        active = None
+        for k in range(n):
+            h_prev = h
+            # units silent in every trajectory of the chunk contribute exactly nothing: skip their columns
+            on = np.flatnonzero(h.any(axis=0))
+            pre = h[:, on] @ WT[on] if len(on) < self.crit.sparse_below * H else h @ WT
+            pre += c
+            if k == n - 1:
+                active = pre > 0
+            h = np.maximum(pre, 0.0, out=pre)
+        return h, h_prev, active
 
     # ------------------------------------------------------------------ record
     def _record_pass(
@@ -1134,7 +1161,7 @@ def _n_workers(n_jobs: int, n_blocks: int) -> int:
 
 
 def _search_blocks_in_workers(
-    W_rec: np.ndarray,
+    search_block: Callable[..., list[_Record]],
     C: np.ndarray,
     h0: np.ndarray,
     crit: _Criteria,
@@ -1143,7 +1170,8 @@ def _search_blocks_in_workers(
     jobs: int,
     bar: Any,
 ) -> Any:
-    """Yield ``(first input, records)`` per block, computed by ``jobs`` spawned worker processes."""
+    """Yield ``(first input, records)`` per block, computed by ``jobs`` spawned worker processes
+    (``search_block(C, h0, crit, seqs)`` of a block: :func:`_search_block` or the generic path's, picklable)."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -1153,7 +1181,7 @@ def _search_blocks_in_workers(
     os.environ.update({k: "1" for k in _THREAD_VARS})
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
     try:
-        futures = {pool.submit(_search_block, W_rec, C[a:b], h0[a:b], crit, list(seqs[a:b])): (a, b)
+        futures = {pool.submit(search_block, C[a:b], h0[a:b], crit, list(seqs[a:b])): (a, b)
                    for a, b in blocks}
         for fut in as_completed(futures):
             a, b = futures[fut]
@@ -1483,8 +1511,6 @@ def find_attractors(
         >>> sum(a.basin_count for a in atts)
         16
     """
-    from tqdm.auto import tqdm
-
     crit = make_criteria(
         dyn.hidden_size,
         n_transient=n_transient, n_record=n_record, n_probe=n_probe, check_every=check_every,
@@ -1495,29 +1521,66 @@ def find_attractors(
         escape_rate=escape_rate, escape_align=escape_align, sparse_below=sparse_below,
         transient_dtype=transient_dtype, cycle_record=cycle_record, frame_dtype=frame_dtype,
     )
-    x = np.asarray(x, dtype=np.float64)
-    single = x.ndim == 1
-    X = np.atleast_2d(x)
+    X, single, seqs = inputs_and_seeds(x, seed)
     C = dyn.drive(X)
-    N = len(X)
-    seqs = np.random.SeedSequence(seed).spawn(N)
     h0 = _initial_states(dyn, C, init_states, int(n_init), init_scale, seqs)
-    M = h0.shape[1]
+    return search_inputs(dyn, X, C, h0, crit, seqs, functools.partial(_search_block, dyn.W_rec), single,
+                         block_size=block_size, n_jobs=n_jobs, progress=progress)
+
+
+def inputs_and_seeds(x: np.ndarray, seed: Seed) -> tuple[np.ndarray, bool, list[np.random.SeedSequence]]:
+    """The inputs of a search as ``(N, D)`` float64, whether one was given alone, and each input's seed stream
+    (``SeedSequence(seed).spawn(N)``: an input's random states do not depend on the others)."""
+    x = np.asarray(x, dtype=np.float64)
+    X = np.atleast_2d(x)
+    return X, x.ndim == 1, np.random.SeedSequence(seed).spawn(len(X))
+
+
+def search_inputs(
+    dyn: Any,
+    X: np.ndarray,
+    C: np.ndarray,
+    h0: np.ndarray,
+    crit: _Criteria,
+    seqs: Sequence[np.random.SeedSequence],
+    search_block: Callable[..., list[_Record]],
+    single: bool,
+    *,
+    block_size: int,
+    n_jobs: int,
+    progress: bool,
+) -> Union[list[Attractor], list[list[Attractor]]]:
+    """The search of every ``find_attractors`` (the exact ReLU map's and the generic path's): inputs in blocks of
+    ``block_size``, each block's engine run by ``search_block(C, h0, crit, seqs, bar=...)`` here or in ``n_jobs``
+    worker processes, then the records merged per input (:func:`assemble`).
+
+    Args:
+        dyn: The map (for :func:`assemble`).
+        X: Inputs ``(N, D)``.
+        C: What the engine iterates per input (the drives ``(N, H)`` of the ReLU map; the generic path's ``U``).
+        h0: Initial states ``(N, M, H)``.
+        crit: The thresholds (:func:`make_criteria`).
+        seqs: Each input's seed stream.
+        search_block: Runs the engine on one block; picklable for workers.
+        single: Return one input's list instead of a list per input.
+    """
+    from tqdm.auto import tqdm
+
+    N, M = h0.shape[0], h0.shape[1]
     if M == 0:
         raise ValueError("no initial states: give init_states or n_init > 0")
-    blocks = [(s, min(s + max(1, int(block_size)), N)) for s in range(0, N, max(1, int(block_size)))]
+    bs = max(1, int(block_size))
+    blocks = [(a, min(a + bs, N)) for a in range(0, N, bs)]
     jobs = _n_workers(n_jobs, len(blocks))
     by_input: list[list[_Record]] = [[] for _ in range(N)]
     with tqdm(total=N * M, disable=not progress, desc="attractors", unit="state") as bar:
         if jobs == 1:
-            results = (_search_block(dyn.W_rec, C[a:b], h0[a:b], crit, seqs[a:b], bar) for a, b in blocks)
-            for (a, _), recs in zip(blocks, results):
-                for rec in recs:
-                    by_input[a + rec.inp].append(rec)
+            results: Any = ((a, search_block(C[a:b], h0[a:b], crit, seqs[a:b], bar=bar)) for a, b in blocks)
         else:
-            for a, recs in _search_blocks_in_workers(dyn.W_rec, C, h0, crit, seqs, blocks, jobs, bar):
-                for rec in recs:
-                    by_input[a + rec.inp].append(rec)
+            results = _search_blocks_in_workers(search_block, C, h0, crit, seqs, blocks, jobs, bar)
+        for a, recs in results:
+            for rec in recs:
+                by_input[a + rec.inp].append(rec)
     return assemble(dyn, X, by_input, M, crit, single)
 
 
