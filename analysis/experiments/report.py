@@ -106,7 +106,8 @@ def _fig_qp_by_coherence(d: _Data) -> Optional[bytes]:
     for rule in d.spec.rules:
         for delta in d.spec.deltas:
             curves = [r["dynamics"]["qp_fraction_reachable_by_coherence"] for r in d.cells(rule)
-                      if r["cell"]["delta"] == delta and record_value(r, "dynamics.qp_fraction_reachable_by_coherence", None)]
+                      if r["cell"]["delta"] == delta
+                      and record_value(r, "dynamics.qp_fraction_reachable_by_coherence", None)]
             if not curves:
                 continue
             cohs = sorted({float(c) for cur in curves for c in cur})
@@ -360,7 +361,8 @@ def _r5(d: _Data) -> Section:
             cells = [r for r in d.cells("rl") if r["cell"]["level"] == level]
             v.append(stats.rank_association(
                 f"Level {level}: RL networks with more quasi-periodicity perform better at the lowest coherence",
-                [record_number(r, QP_PATH) for r in cells], [record_number(r, "training.low_coherence_accuracy") for r in cells],
+                [record_number(r, QP_PATH) for r in cells],
+                [record_number(r, "training.low_coherence_accuracy") for r in cells],
                 strata=[r["cell"]["delta"] for r in cells], positive=True))
     return ("Quasi-periodicity and performance (R5)", v,
             [("QP fraction against low-coherence accuracy", _fig_qp_vs_performance(d))],
@@ -377,7 +379,8 @@ def _r7(d: _Data) -> Section:
     sources = Counter(str(record_value(r, "populations.decision_source", None) or "unrecorded")
                       for r in d.included if record_value(r, "populations", None) is not None)
     undefined = Counter(r["cell"]["rule"] for r in d.included
-                        if record_value(r, "populations", None) is not None and not np.isfinite(record_number(r, "populations.balance_index")))
+                        if record_value(r, "populations", None) is not None
+                        and not np.isfinite(record_number(r, "populations.balance_index")))
     note = ("Balance index 1 - ||G+| - |G-|| / (|G+| + |G-|): 1 is perfectly balanced. Decision states: "
             f"{', '.join(f'{n} from {s}' for s, n in sorted(sources.items())) or 'none'}. Networks with undefined "
             f"balance (no G+ and no G- unit): {', '.join(f'{k.upper()} {n}' for k, n in sorted(undefined.items())) or 'none'}.")

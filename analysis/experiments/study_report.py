@@ -43,7 +43,8 @@ def _key(r: dict) -> tuple:
 
 def _initial_rows(records: list[dict]) -> dict[str, np.ndarray]:
     """Step-0 values (measured once per pair, on the cell that carries ``initial``)."""
-    return {path: np.array([record_number(r, "initial." + path) for r in records if record_value(r, "initial", None) is not None])
+    return {path: np.array([record_number(r, "initial." + path) for r in records
+                            if record_value(r, "initial", None) is not None])
             for _, path in METRICS}
 
 
@@ -88,7 +89,8 @@ def study_findings(out: str | Path) -> tuple[list[dict], list[stats.Finding], di
             for name, path in METRICS[:1] + METRICS[2:3]:
                 findings.append(stats.paired_difference(
                     f"{factor} vs baseline, {rule.upper()}: {name} changes (two-sided; + means higher under "
-                    f"{factor})", [record_number(by[k], path) for k in keys], [record_number(base[k], path) for k in keys],
+                    f"{factor})", [record_number(by[k], path) for k in keys],
+                    [record_number(base[k], path) for k in keys],
                     strata=[k[1] for k in keys], larger="a"))
     return rows, stats.decide(findings), counts
 
