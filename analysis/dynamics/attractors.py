@@ -66,8 +66,9 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 
@@ -376,6 +377,13 @@ class _Record:
     eigenvalues: Optional[np.ndarray] = None  # a fixed point's Jacobian spectrum (smooth maps, no pattern)
 
 
+def float32_wanted(setting: str, size: int) -> bool:
+    """Whether an arithmetic setting (``transient_dtype``, ``frame_dtype``: ``"float32"``, ``"float64"`` or
+    ``"auto"``) means float32 for a map of ``size`` state dimensions: ``"auto"`` is float32 from 64 on, where it
+    pays (small maps keep float64: it costs nothing)."""
+    return setting == "float32" or (setting == "auto" and size >= 64)
+
+
 class _Engine:
     """Every initial state of every input, iterated in chunks (see the module docstring for the strategy)."""
 
@@ -390,29 +398,14 @@ class _Engine:
     ) -> None:
         self.dyn = dyn
         self.W = dyn.W_rec
-        # the transient's arithmetic: rows of W.T (= columns of W) are gathered per active set (see _advance_chunk)
-        big = dyn.hidden_size >= 64  # "auto": float32 where it pays; small maps keep float64 (it costs nothing)
-        self.dtype = np.dtype(np.float32 if crit.transient_dtype == "float32" or (
-            crit.transient_dtype == "auto" and big) else np.float64)
+        # the transient's arithmetic: rows of W.T (= columns of W) are gathered per active set (see _iterate)
+        self.dtype = np.dtype(np.float32 if float32_wanted(crit.transient_dtype, dyn.hidden_size) else np.float64)
         self.WT = np.ascontiguousarray(dyn.W_rec.T, dtype=self.dtype)
         self.C_t = C.astype(self.dtype)
-        self.frame_dtype = np.dtype(np.float32 if crit.frame_dtype == "float32" or (
-            crit.frame_dtype == "auto" and big) else np.float64)
-        self.C = C  # (N, H) drives
-        N, M, H = h0.shape
-        self.M, self.H = M, H
-        self.h = h0.reshape(N * M, H).copy()
-        self.inp = np.repeat(np.arange(N), M)
-        B = len(self.h)
-        self.steps = np.zeros(B, dtype=np.int64)
-        self.done = np.zeros(B, dtype=bool)
-        self.crit = crit
-        self.seqs = seqs
-        self.bar = bar
-        self.records: list[_Record] = []
-        self._orbits: dict[int, list[int]] = {}  # input -> ids of its recorded (non-stationary) attractors
+        self.frame_dtype = np.dtype(np.float32 if float32_wanted(crit.frame_dtype, dyn.hidden_size) else np.float64)
+        self._init_search(C, h0, crit, seqs, bar)  # C: (N, H) drives
+        B, H = self.h.shape
         self._fp: dict[tuple[int, bytes], int] = {}
-        self._div: dict[int, int] = {}
         self._solvers: dict[int, PatternSolver] = {}
         # escape detection (see _escape): per trajectory, the previous check's norm, step count, direction and
         # pattern, and how many consecutive checks confirmed the escape
@@ -422,6 +415,24 @@ class _Engine:
         self._esc_has = np.zeros(B, dtype=bool)
         self._esc_u: Optional[np.ndarray] = None  # (B, H) float32, allocated on first use
         self._esc_pat: Optional[np.ndarray] = None  # (B, ceil(H / 8)) packed patterns
+
+    def _init_search(self, C: np.ndarray, h0: np.ndarray, crit: _Criteria, seqs: Sequence[np.random.SeedSequence],
+                     bar: Any) -> None:
+        """What every engine keeps (this one and the generic path's): the per-input ``C`` the map is iterated with,
+        the trajectories (``h``, their input ``inp``, ``steps``, ``done``) started from ``h0 (N, M, H)``, the
+        thresholds, the inputs' seed streams, the progress bar and the records."""
+        self.C = C
+        N, M, H = h0.shape
+        self.M, self.H = M, H
+        self.h = h0.reshape(N * M, H).copy()
+        self.inp = np.repeat(np.arange(N), M)
+        B = len(self.h)
+        self.steps = np.zeros(B, dtype=np.int64)
+        self.done = np.zeros(B, dtype=bool)
+        self.crit, self.seqs, self.bar = crit, seqs, bar
+        self.records: list[_Record] = []
+        self._orbits: dict[int, list[int]] = {}  # input -> ids of its recorded (non-stationary) attractors
+        self._div: dict[int, int] = {}  # input -> its divergent record
 
     def _finish(self, idx: np.ndarray) -> None:
         self.done[idx] = True
@@ -471,14 +482,7 @@ class _Engine:
 
         ``active`` is the activation pattern of the step that produced ``h`` (enables the escape test)."""
         crit = self.crit
-        norm = np.linalg.norm(h, axis=1)
-        div = ~np.isfinite(norm) | (norm > crit.divergence_norm)
-        if div.any():
-            self._divergent(idx[div], h[div])
-        step = h - h_prev
-        step_norm = np.linalg.norm(step, axis=1)
-        rel = step_norm / (1.0 + norm)
-        near = np.flatnonzero(~div & (rel < crit.snap_tol))
+        norm, div, step, step_norm, rel, near = self._exit_diverged(idx, h, h_prev)
         if active is not None and crit.escape_checks > 0:
             grow = np.flatnonzero(~div & (rel >= crit.snap_tol))
             self._escape(idx, grow, h, norm, step, step_norm, active)
@@ -506,6 +510,22 @@ class _Engine:
                     rid = self._fixed_point_record(i, pat[j], h[sel[0]])
                     self.h[idx[sel]] = self.records[rid].state
                     self._join(rid, idx[sel])
+
+    def _exit_diverged(
+        self, idx: np.ndarray, h: np.ndarray, h_prev: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Exit the trajectories ``idx`` whose state ``h`` diverged; returns ``(norm, div, step, step_norm, rel,
+        near)``: ``|h|``, the diverged ones, the last step ``h - h_prev``, its norm and relative size
+        ``|step| / (1 + |h|)``, and the positions of the others whose relative step is below ``snap_tol``."""
+        norm = np.linalg.norm(h, axis=1)
+        div = ~np.isfinite(norm) | (norm > self.crit.divergence_norm)
+        if div.any():
+            self._divergent(idx[div], h[div])
+        step = h - h_prev
+        step_norm = np.linalg.norm(step, axis=1)
+        rel = step_norm / (1.0 + norm)
+        near = np.flatnonzero(~div & (rel < self.crit.snap_tol))
+        return norm, div, step, step_norm, rel, near
 
     def _escape(
         self,
@@ -579,30 +599,37 @@ class _Engine:
             self._advance_chunk(idx[s : s + self.crit.chunk_size], target[s : s + self.crit.chunk_size])
 
     def _advance_chunk(self, idx: np.ndarray, target: np.ndarray) -> None:
-        WT = self.WT
-        H = self.H
+        """Iterate one chunk ``check_every`` steps at a time (:meth:`_iterate`), checking for exits in between."""
         while True:
             run = ~self.done[idx] & (self.steps[idx] < target)
             idx, target = idx[run], target[run]
             if not idx.size:
                 return
             n = int(min(self.crit.check_every, (target - self.steps[idx]).min()))
-            h = self.h[idx].astype(self.dtype, copy=False)
-            c = self.C_t[self.inp[idx]]
-            h_prev = h
-            active = None
-            for k in range(n):
-                h_prev = h
-                # units silent in every trajectory of the chunk contribute exactly nothing: skip their columns
-                on = np.flatnonzero(h.any(axis=0))
-                pre = h[:, on] @ WT[on] if len(on) < self.crit.sparse_below * H else h @ WT
-                pre += c
-                if k == n - 1:
-                    active = pre > 0
-                h = np.maximum(pre, 0.0, out=pre)
+            h, h_prev, active = self._iterate(idx, n)
             self.h[idx] = h
             self.steps[idx] += n
             self._check(idx, h, h_prev, active)
+
+    def _iterate(self, idx: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        """``n`` steps of trajectories ``idx`` in the transient's arithmetic: ``(h, h_prev, active)``, the last
+        two states and the activation pattern of the last step."""
+        WT = self.WT
+        H = self.H
+        h = self.h[idx].astype(self.dtype, copy=False)
+        c = self.C_t[self.inp[idx]]
+        h_prev = h
+        active = None
+        for k in range(n):
+            h_prev = h
+            # units silent in every trajectory of the chunk contribute exactly nothing: skip their columns
+            on = np.flatnonzero(h.any(axis=0))
+            pre = h[:, on] @ WT[on] if len(on) < self.crit.sparse_below * H else h @ WT
+            pre += c
+            if k == n - 1:
+                active = pre > 0
+            h = np.maximum(pre, 0.0, out=pre)
+        return h, h_prev, active
 
     # ------------------------------------------------------------------ record
     def _record_pass(
@@ -625,165 +652,7 @@ class _Engine:
         A first return ``k`` after the reference state is confirmed by a second one at ``2k`` (``second``: 1
         confirmed, 0 refuted, -1 beyond this pass). ``due = (h_ref, tol, step)`` carries such a pending second return
         of an earlier pass into this one (``step < 0``: none), since an extension continues the same trajectory."""
-        crit = self.crit
-        W, H = self.W, self.H
-        r, L, n_rec = len(reps), crit.orbit_len, crit.n_record
-        h = self.h[reps].copy()
-        frames: Optional[_Frames] = None
-        warm = 0
-        if crit.n_lyap and carry is not None:
-            frames = _Frames(W, carry[0], crit.qr_every, carry[1], carry[2], dtype=self.frame_dtype)
-        elif crit.n_lyap:
-            # per-representative frames, so results do not depend on how representatives are batched
-            rngs = [np.random.default_rng(self.seqs[int(self.inp[b])].spawn(1)[0]) for b in reps]
-            frames = _Frames(W, _random_frames(rngs, H, crit.n_lyap), crit.qr_every, dtype=self.frame_dtype)
-            warm = min(-(-crit.lyap_warmup // crit.qr_every) * crit.qr_every, n_rec // 2)
-        stepper = self._stepper(reps, frames)
-        ring = np.zeros((r, L, H))
-        j_ref = max(0, n_rec - crit.max_period)
-        h_ref = h.copy()
-        tol_ref = crit.period_tol * (1.0 + np.linalg.norm(h_ref, axis=1))
-        first = np.full(r, -1, dtype=np.int64)
-        best_d = np.full(r, np.inf)
-        best_k = np.full(r, -1, dtype=np.int64)
-        dead = np.zeros(r, dtype=bool)
-        second = np.full(r, -1, dtype=np.int64)
-        if due is not None:  # a second return pending from the previous pass
-            d_ref, d_tol, d_step = due
-        else:
-            d_ref, d_tol, d_step = np.zeros((r, H)), np.zeros(r), np.full(r, -1, dtype=np.int64)
-        # early stop of cycles (first pass only): reference at the end of the warm-up, first return, one repetition
-        early = crit.cycle_record > 0 and frames is not None and carry is None and warm > 0
-        j_e, k_max = warm, min(L // 2, crit.max_period)
-        h_e = h.copy()
-        tol_e = np.zeros(r)
-        k_e = np.full(r, -1, dtype=np.int64)  # first return after j_e (-1: none yet)
-        broken = np.zeros(r, dtype=bool)  # the return did not repeat: no early stop
-        # outputs, filled when a representative stops (early, or at the end)
-        o_first = np.full(r, -1, dtype=np.int64)
-        o_best = np.full(r, -1, dtype=np.int64)
-        o_rel = np.zeros(r)
-        o_pre = np.zeros((r, H))
-        o_orbit: list[Optional[np.ndarray]] = [None] * r
-        o_lyap = np.full((r, crit.n_lyap), np.nan)
-        o_steps = np.full(r, n_rec, dtype=np.int64)
-        o_frames = None if frames is None else (np.zeros((r, H, crit.n_lyap)), np.zeros((r, crit.n_lyap)),
-                                                np.zeros(r))
-        live = np.arange(r)
-        cst = self.h[cands]
-        groups = {n: np.flatnonzero(owner == n) for n in np.unique(owner)}
-        cnorm2 = np.einsum("ij,ij->i", cst, cst)
-
-        def membership(n: int, w: int) -> None:
-            sel = groups.get(n)
-            if sel is not None and sel.size:
-                O = ring[n, :w]
-                d2 = cnorm2[sel, None] + np.einsum("ij,ij->i", O, O)[None] - 2.0 * cst[sel] @ O.T
-                np.minimum(cmin[sel], d2.min(axis=1), out=cmin[sel])
-
-        def ordered(n: int, j: int) -> np.ndarray:
-            return ring[n, (j + np.arange(L)) % L] if j >= L else ring[n, :j]
-
-        h_prev, pre = h, h
-        for j in range(1, n_rec + 1):
-            h_prev = h
-            h, pre = stepper.step(h, j > warm)
-            ring[live, (j - 1) % L] = h
-            if j >= j_ref:
-                if j == j_ref:
-                    h_ref[live] = h
-                    tol_ref[live] = crit.period_tol * (1.0 + np.linalg.norm(h, axis=1))
-                else:
-                    dr = np.linalg.norm(h - h_ref[live], axis=1)
-                    new = (dr < tol_ref[live]) & (first[live] < 0)
-                    first[live[new]] = j - j_ref
-                    better = dr < best_d[live]
-                    best_d[live[better]] = dr[better]
-                    best_k[live[better]] = j - j_ref
-                    at2 = np.flatnonzero((first[live] > 0) & (j - j_ref == 2 * first[live]) & (d_step[live] < 0))
-                    second[live[at2]] = (dr[at2] < tol_ref[live[at2]]).astype(np.int64)
-            pend = np.flatnonzero(d_step[live] == j)
-            if pend.size:  # the second return due from the previous pass
-                dd = np.linalg.norm(h[pend] - d_ref[live[pend]], axis=1)
-                second[live[pend]] = (dd < d_tol[live[pend]]).astype(np.int64)
-            if early:
-                if j == j_e:
-                    h_e[live] = h
-                    tol_e[live] = crit.period_tol * (1.0 + np.linalg.norm(h, axis=1))
-                elif j_e < j <= j_e + 2 * k_max:
-                    look = np.flatnonzero((k_e[live] < 0) & (j - j_e <= k_max))
-                    if look.size:
-                        ret = np.linalg.norm(h[look] - h_e[live[look]], axis=1) < tol_e[live[look]]
-                        k_e[live[look[ret]]] = j - j_e
-                    rep = np.flatnonzero((k_e[live] > 0) & ~broken[live] & (j > j_e + k_e[live])
-                                         & (j <= j_e + 2 * k_e[live]))
-                    if rep.size:  # the second period must repeat the first, state by state
-                        back = ring[live[rep], (j - k_e[live[rep]] - 1) % L]
-                        miss = np.linalg.norm(h[rep] - back, axis=1) >= tol_e[live[rep]]
-                        broken[live[rep[miss]]] = True
-                k = k_e[live]
-                done_now = np.flatnonzero(
-                    (k > 0) & ~broken[live] & (j >= j_e + 2 * k) & (j - warm >= crit.cycle_record)
-                    & ((j - warm) % np.lcm(np.maximum(k, 1), crit.qr_every) == 0)
-                )
-                if done_now.size:
-                    rows = live[done_now]
-                    lam = frames.exponents()  # pending == 0 here: j - warm is a multiple of qr_every
-                    second[rows] = 1  # the second period repeated the first, state by state
-                    for n in rows:
-                        o_first[n] = o_best[n] = k_e[n]
-                        o_orbit[n] = ordered(n, j).copy()
-                        membership(int(n), min(j, L))
-                    o_lyap[rows] = lam[done_now]
-                    o_rel[rows] = np.linalg.norm(h[done_now] - h_prev[done_now], axis=1) / (
-                        1.0 + np.linalg.norm(h[done_now], axis=1))
-                    o_pre[rows] = pre[done_now]
-                    o_steps[rows] = j
-                    self.h[reps[rows]] = h[done_now]
-                    keep = np.ones(len(live), dtype=bool)
-                    keep[done_now] = False
-                    live, h, h_prev, pre = live[keep], h[keep], h_prev[keep], pre[keep]
-                    stepper.keep(keep)
-                    if not live.size:
-                        break
-            if groups and (j % L == 0 or j == n_rec):
-                # membership: candidate-to-orbit distances for the window just filled, one GEMM per representative
-                w = L if j % L == 0 else j % L
-                for n in live:
-                    membership(int(n), w)
-            if j % crit.check_every == 0:
-                norm = np.linalg.norm(h, axis=1)
-                bad = ~np.isfinite(norm) | (norm > crit.divergence_norm)
-                if bad.any():  # park diverged orbits at 0 (they are flagged) so nothing overflows
-                    dead[live[bad]] = True
-                    self.h[reps[live[bad]]] = h[bad]
-                    h[bad] = 0.0
-                    if frames is not None:
-                        frames.Q.reshape(H, len(live), -1)[:, bad] = 0.0
-        if live.size:
-            ok = ~dead[live]
-            self.h[reps[live[ok]]] = h[ok]
-            o_first[live], o_best[live] = first[live], best_k[live]
-            o_rel[live] = np.linalg.norm(h - h_prev, axis=1) / (1.0 + np.linalg.norm(h, axis=1))
-            o_pre[live] = pre
-            for n in live:
-                o_orbit[n] = ordered(int(n), n_rec)
-            if frames is not None:
-                frames.finish()
-                o_lyap[live] = frames.exponents()
-                o_frames[0][live], o_frames[1][live], o_frames[2][live] = (frames.frames(), frames.log_growth,
-                                                                           frames.n_acc)
-        self.steps[reps] += o_steps
-        # a second return beyond this pass: the next pass (the same trajectory, continued) looks for it there
-        carried = (d_step > n_rec) & (second < 0)
-        new_due = (o_first > 0) & (second < 0) & (d_step < 0)
-        o_due = np.full(r, -1, dtype=np.int64)
-        o_due[new_due] = j_ref + 2 * o_first[new_due] - n_rec
-        o_due[carried] = d_step[carried] - n_rec
-        out = dict(lyap=o_lyap, orbit=o_orbit, first=o_first, best_k=o_best, rel=o_rel, dead=dead, last_pre=o_pre,
-                   second=second, due=o_due, ref=np.where(carried[:, None], d_ref, h_ref),
-                   ref_tol=np.where(carried, d_tol, tol_ref))
-        return out, o_frames
+        return _RecordPass(self, reps, cands, owner, cmin, carry, due).run()
 
     def record(self, reps: np.ndarray, cands: np.ndarray) -> None:
         """Record and classify representatives (one per input), ``record_batch`` at a time; candidates of the same
@@ -956,6 +825,257 @@ class _Engine:
 
 
 
+class _RecordPass:
+    """One recording pass of :meth:`_Engine._record_pass`, in its phases: set up the tangent frames, the return
+    watches and the outputs (``__init__``); per step, watch for returns (:meth:`_watch_returns`), stop confirmed
+    cycles early (:meth:`_stop_cycles`), measure candidates against the orbits (:meth:`_membership_window`) and
+    park diverged orbits (:meth:`_park_diverged`); then fill the outputs of the representatives still recording
+    (:meth:`_finish_live`) and carry pending second returns into the next pass (:meth:`_outputs`).
+
+    Per-representative arrays are indexed by ``n`` in ``range(len(reps))``; ``live`` lists those still recording,
+    and ``h``, ``h_prev`` and ``pre`` hold their states (one row per live representative).
+    """
+
+    def __init__(
+        self,
+        engine: "_Engine",
+        reps: np.ndarray,
+        cands: np.ndarray,
+        owner: np.ndarray,
+        cmin: np.ndarray,
+        carry: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]],
+        due: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    ) -> None:
+        self.engine, self.reps, self.cmin = engine, reps, cmin
+        crit = self.crit = engine.crit
+        self.H = engine.H
+        self.r, self.L, self.n_rec = len(reps), crit.orbit_len, crit.n_record
+        self.h = engine.h[reps].copy()
+        self.h_prev = self.pre = self.h
+        self._init_frames(carry)
+        self.stepper = engine._stepper(reps, self.frames)
+        self.ring = np.zeros((self.r, self.L, self.H))
+        self._init_returns(due)
+        # early stop of cycles (first pass only): reference at the end of the warm-up, first return, one repetition
+        self.early = crit.cycle_record > 0 and self.frames is not None and carry is None and self.warm > 0
+        self._init_cycle_watch()
+        self._init_outputs()
+        self.live = np.arange(self.r)
+        self._init_membership(cands, owner)
+
+    # ------------------------------------------------------------------ set-up
+    def _init_frames(self, carry: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """The tangent frames (continued from ``carry``, else random per representative) and the warm-up."""
+        crit, eng = self.crit, self.engine
+        self.frames: Optional[_Frames] = None
+        self.warm = 0
+        if crit.n_lyap and carry is not None:
+            self.frames = _Frames(eng.W, carry[0], crit.qr_every, carry[1], carry[2], dtype=eng.frame_dtype)
+        elif crit.n_lyap:
+            # per-representative frames, so results do not depend on how representatives are batched
+            rngs = [np.random.default_rng(eng.seqs[int(eng.inp[b])].spawn(1)[0]) for b in self.reps]
+            self.frames = _Frames(eng.W, _random_frames(rngs, self.H, crit.n_lyap), crit.qr_every,
+                                  dtype=eng.frame_dtype)
+            self.warm = min(-(-crit.lyap_warmup // crit.qr_every) * crit.qr_every, self.n_rec // 2)
+
+    def _init_returns(self, due: Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """Returns to the reference state taken ``max_period`` steps before the end, and a pending second return."""
+        r, H = self.r, self.H
+        self.j_ref = max(0, self.n_rec - self.crit.max_period)
+        self.h_ref = self.h.copy()
+        self.tol_ref = self.crit.period_tol * (1.0 + np.linalg.norm(self.h_ref, axis=1))
+        self.first = np.full(r, -1, dtype=np.int64)
+        self.best_d = np.full(r, np.inf)
+        self.best_k = np.full(r, -1, dtype=np.int64)
+        self.dead = np.zeros(r, dtype=bool)
+        self.second = np.full(r, -1, dtype=np.int64)
+        if due is not None:  # a second return pending from the previous pass
+            self.d_ref, self.d_tol, self.d_step = due
+        else:
+            self.d_ref, self.d_tol, self.d_step = np.zeros((r, H)), np.zeros(r), np.full(r, -1, dtype=np.int64)
+
+    def _init_cycle_watch(self) -> None:
+        r = self.r
+        self.j_e, self.k_max = self.warm, min(self.L // 2, self.crit.max_period)
+        self.h_e = self.h.copy()
+        self.tol_e = np.zeros(r)
+        self.k_e = np.full(r, -1, dtype=np.int64)  # first return after j_e (-1: none yet)
+        self.broken = np.zeros(r, dtype=bool)  # the return did not repeat: no early stop
+
+    def _init_outputs(self) -> None:
+        """The outputs, filled when a representative stops (early, or at the end)."""
+        r, H, k = self.r, self.H, self.crit.n_lyap
+        self.o_first = np.full(r, -1, dtype=np.int64)
+        self.o_best = np.full(r, -1, dtype=np.int64)
+        self.o_rel = np.zeros(r)
+        self.o_pre = np.zeros((r, H))
+        self.o_orbit: list[Optional[np.ndarray]] = [None] * r
+        self.o_lyap = np.full((r, k), np.nan)
+        self.o_steps = np.full(r, self.n_rec, dtype=np.int64)
+        self.o_frames = None if self.frames is None else (np.zeros((r, H, k)), np.zeros((r, k)), np.zeros(r))
+
+    def _init_membership(self, cands: np.ndarray, owner: np.ndarray) -> None:
+        self.cst = self.engine.h[cands]
+        self.groups = {n: np.flatnonzero(owner == n) for n in np.unique(owner)}
+        self.cnorm2 = np.einsum("ij,ij->i", self.cst, self.cst)
+
+    # ------------------------------------------------------------------ helpers
+    def membership(self, n: int, w: int) -> None:
+        """Lower ``cmin`` of representative ``n``'s candidates by their distances to its first ``w`` ring states."""
+        sel = self.groups.get(n)
+        if sel is not None and sel.size:
+            O = self.ring[n, :w]
+            d2 = self.cnorm2[sel, None] + np.einsum("ij,ij->i", O, O)[None] - 2.0 * self.cst[sel] @ O.T
+            np.minimum(self.cmin[sel], d2.min(axis=1), out=self.cmin[sel])
+
+    def ordered(self, n: int, j: int) -> np.ndarray:
+        """Representative ``n``'s stored orbit in time order after ``j`` recorded steps."""
+        L = self.L
+        return self.ring[n, (j + np.arange(L)) % L] if j >= L else self.ring[n, :j]
+
+    # ------------------------------------------------------------------ the pass
+    def run(self) -> tuple[dict, Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """Record; returns the per-representative outputs and the frames to continue (see ``_record_pass``)."""
+        crit, L, n_rec = self.crit, self.L, self.n_rec
+        for j in range(1, n_rec + 1):
+            self.h_prev = self.h
+            self.h, self.pre = self.stepper.step(self.h, j > self.warm)
+            self.ring[self.live, (j - 1) % L] = self.h
+            self._watch_returns(j)
+            if self.early and self._stop_cycles(j):
+                break
+            if self.groups and (j % L == 0 or j == n_rec):
+                self._membership_window(j)
+            if j % crit.check_every == 0:
+                self._park_diverged()
+        if self.live.size:
+            self._finish_live()
+        return self._outputs()
+
+    def _watch_returns(self, j: int) -> None:
+        """Returns to the reference state (first, best, and the second at twice the first), and a second return
+        due from the previous pass."""
+        crit, live, h = self.crit, self.live, self.h
+        j_ref, first, d_step, second = self.j_ref, self.first, self.d_step, self.second
+        if j >= j_ref:
+            if j == j_ref:
+                self.h_ref[live] = h
+                self.tol_ref[live] = crit.period_tol * (1.0 + np.linalg.norm(h, axis=1))
+            else:
+                h_ref, tol_ref = self.h_ref, self.tol_ref
+                dr = np.linalg.norm(h - h_ref[live], axis=1)
+                new = (dr < tol_ref[live]) & (first[live] < 0)
+                first[live[new]] = j - j_ref
+                better = dr < self.best_d[live]
+                self.best_d[live[better]] = dr[better]
+                self.best_k[live[better]] = j - j_ref
+                at2 = np.flatnonzero((first[live] > 0) & (j - j_ref == 2 * first[live]) & (d_step[live] < 0))
+                second[live[at2]] = (dr[at2] < tol_ref[live[at2]]).astype(np.int64)
+        pend = np.flatnonzero(d_step[live] == j)
+        if pend.size:  # the second return due from the previous pass
+            dd = np.linalg.norm(h[pend] - self.d_ref[live[pend]], axis=1)
+            second[live[pend]] = (dd < self.d_tol[live[pend]]).astype(np.int64)
+
+    def _stop_cycles(self, j: int) -> bool:
+        """Watch for a cycle returning exactly after the warm-up and repeating once; stop those whose frames have
+        averaged over ``cycle_record`` steps of whole periods. Returns whether no representative is left."""
+        crit, live, h, L = self.crit, self.live, self.h, self.L
+        j_e, k_e, broken, warm = self.j_e, self.k_e, self.broken, self.warm
+        if j == j_e:
+            self.h_e[live] = h
+            self.tol_e[live] = crit.period_tol * (1.0 + np.linalg.norm(h, axis=1))
+        elif j_e < j <= j_e + 2 * self.k_max:
+            h_e, tol_e = self.h_e, self.tol_e
+            look = np.flatnonzero((k_e[live] < 0) & (j - j_e <= self.k_max))
+            if look.size:
+                ret = np.linalg.norm(h[look] - h_e[live[look]], axis=1) < tol_e[live[look]]
+                k_e[live[look[ret]]] = j - j_e
+            rep = np.flatnonzero((k_e[live] > 0) & ~broken[live] & (j > j_e + k_e[live])
+                                 & (j <= j_e + 2 * k_e[live]))
+            if rep.size:  # the second period must repeat the first, state by state
+                back = self.ring[live[rep], (j - k_e[live[rep]] - 1) % L]
+                miss = np.linalg.norm(h[rep] - back, axis=1) >= tol_e[live[rep]]
+                broken[live[rep[miss]]] = True
+        k = k_e[live]
+        done_now = np.flatnonzero(
+            (k > 0) & ~broken[live] & (j >= j_e + 2 * k) & (j - warm >= crit.cycle_record)
+            & ((j - warm) % np.lcm(np.maximum(k, 1), crit.qr_every) == 0)
+        )
+        if not done_now.size:
+            return False
+        rows = live[done_now]
+        lam = self.frames.exponents()  # pending == 0 here: j - warm is a multiple of qr_every
+        self.second[rows] = 1  # the second period repeated the first, state by state
+        for n in rows:
+            self.o_first[n] = self.o_best[n] = k_e[n]
+            self.o_orbit[n] = self.ordered(n, j).copy()
+            self.membership(int(n), min(j, L))
+        self.o_lyap[rows] = lam[done_now]
+        self.o_rel[rows] = np.linalg.norm(h[done_now] - self.h_prev[done_now], axis=1) / (
+            1.0 + np.linalg.norm(h[done_now], axis=1))
+        self.o_pre[rows] = self.pre[done_now]
+        self.o_steps[rows] = j
+        self.engine.h[self.reps[rows]] = h[done_now]
+        keep = np.ones(len(live), dtype=bool)
+        keep[done_now] = False
+        self.live, self.h, self.h_prev, self.pre = live[keep], h[keep], self.h_prev[keep], self.pre[keep]
+        self.stepper.keep(keep)
+        return not self.live.size
+
+    def _membership_window(self, j: int) -> None:
+        """Candidate-to-orbit distances for the window just filled, one GEMM per representative."""
+        L = self.L
+        w = L if j % L == 0 else j % L
+        for n in self.live:
+            self.membership(int(n), w)
+
+    def _park_diverged(self) -> None:
+        """Park diverged orbits at 0 (they are flagged ``dead``) so nothing overflows."""
+        h = self.h
+        norm = np.linalg.norm(h, axis=1)
+        bad = ~np.isfinite(norm) | (norm > self.crit.divergence_norm)
+        if bad.any():
+            live = self.live
+            self.dead[live[bad]] = True
+            self.engine.h[self.reps[live[bad]]] = h[bad]
+            h[bad] = 0.0
+            if self.frames is not None:
+                self.frames.Q.reshape(self.H, len(live), -1)[:, bad] = 0.0
+
+    def _finish_live(self) -> None:
+        """The outputs of the representatives that recorded the whole pass."""
+        live, h, frames = self.live, self.h, self.frames
+        ok = ~self.dead[live]
+        self.engine.h[self.reps[live[ok]]] = h[ok]
+        self.o_first[live], self.o_best[live] = self.first[live], self.best_k[live]
+        self.o_rel[live] = np.linalg.norm(h - self.h_prev, axis=1) / (1.0 + np.linalg.norm(h, axis=1))
+        self.o_pre[live] = self.pre
+        for n in live:
+            self.o_orbit[n] = self.ordered(int(n), self.n_rec)
+        if frames is not None:
+            frames.finish()
+            self.o_lyap[live] = frames.exponents()
+            o_frames = self.o_frames
+            o_frames[0][live], o_frames[1][live], o_frames[2][live] = (frames.frames(), frames.log_growth,
+                                                                       frames.n_acc)
+
+    def _outputs(self) -> tuple[dict, Optional[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+        """Count the steps, and carry a second return beyond this pass into the next (the same trajectory,
+        continued, looks for it there)."""
+        n_rec, second, d_step, o_first = self.n_rec, self.second, self.d_step, self.o_first
+        self.engine.steps[self.reps] += self.o_steps
+        carried = (d_step > n_rec) & (second < 0)
+        new_due = (o_first > 0) & (second < 0) & (d_step < 0)
+        o_due = np.full(self.r, -1, dtype=np.int64)
+        o_due[new_due] = self.j_ref + 2 * o_first[new_due] - n_rec
+        o_due[carried] = d_step[carried] - n_rec
+        out = dict(lyap=self.o_lyap, orbit=self.o_orbit, first=o_first, best_k=self.o_best, rel=self.o_rel,
+                   dead=self.dead, last_pre=self.o_pre, second=second, due=o_due,
+                   ref=np.where(carried[:, None], self.d_ref, self.h_ref),
+                   ref_tol=np.where(carried, self.d_tol, self.tol_ref))
+        return out, self.o_frames
+
+
 def orbit_kind(k: int, second: int, lyap: np.ndarray, last: bool, eps: float, gap: float) -> str:
     """The kind of a non-stationary recorded orbit, ``""`` when it must be recorded again (the rules of the module
     docstring, shared by every map).
@@ -1041,7 +1161,7 @@ def _n_workers(n_jobs: int, n_blocks: int) -> int:
 
 
 def _search_blocks_in_workers(
-    W_rec: np.ndarray,
+    search_block: Callable[..., list[_Record]],
     C: np.ndarray,
     h0: np.ndarray,
     crit: _Criteria,
@@ -1050,7 +1170,8 @@ def _search_blocks_in_workers(
     jobs: int,
     bar: Any,
 ) -> Any:
-    """Yield ``(first input, records)`` per block, computed by ``jobs`` spawned worker processes."""
+    """Yield ``(first input, records)`` per block, computed by ``jobs`` spawned worker processes
+    (``search_block(C, h0, crit, seqs)`` of a block: :func:`_search_block` or the generic path's, picklable)."""
     import multiprocessing
     import os
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -1060,7 +1181,7 @@ def _search_blocks_in_workers(
     os.environ.update({k: "1" for k in _THREAD_VARS})
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
     try:
-        futures = {pool.submit(_search_block, W_rec, C[a:b], h0[a:b], crit, list(seqs[a:b])): (a, b)
+        futures = {pool.submit(search_block, C[a:b], h0[a:b], crit, list(seqs[a:b])): (a, b)
                    for a, b in blocks}
         for fut in as_completed(futures):
             a, b = futures[fut]
@@ -1390,8 +1511,6 @@ def find_attractors(
         >>> sum(a.basin_count for a in atts)
         16
     """
-    from tqdm.auto import tqdm
-
     crit = make_criteria(
         dyn.hidden_size,
         n_transient=n_transient, n_record=n_record, n_probe=n_probe, check_every=check_every,
@@ -1402,29 +1521,66 @@ def find_attractors(
         escape_rate=escape_rate, escape_align=escape_align, sparse_below=sparse_below,
         transient_dtype=transient_dtype, cycle_record=cycle_record, frame_dtype=frame_dtype,
     )
-    x = np.asarray(x, dtype=np.float64)
-    single = x.ndim == 1
-    X = np.atleast_2d(x)
+    X, single, seqs = inputs_and_seeds(x, seed)
     C = dyn.drive(X)
-    N = len(X)
-    seqs = np.random.SeedSequence(seed).spawn(N)
     h0 = _initial_states(dyn, C, init_states, int(n_init), init_scale, seqs)
-    M = h0.shape[1]
+    return search_inputs(dyn, X, C, h0, crit, seqs, functools.partial(_search_block, dyn.W_rec), single,
+                         block_size=block_size, n_jobs=n_jobs, progress=progress)
+
+
+def inputs_and_seeds(x: np.ndarray, seed: Seed) -> tuple[np.ndarray, bool, list[np.random.SeedSequence]]:
+    """The inputs of a search as ``(N, D)`` float64, whether one was given alone, and each input's seed stream
+    (``SeedSequence(seed).spawn(N)``: an input's random states do not depend on the others)."""
+    x = np.asarray(x, dtype=np.float64)
+    X = np.atleast_2d(x)
+    return X, x.ndim == 1, np.random.SeedSequence(seed).spawn(len(X))
+
+
+def search_inputs(
+    dyn: Any,
+    X: np.ndarray,
+    C: np.ndarray,
+    h0: np.ndarray,
+    crit: _Criteria,
+    seqs: Sequence[np.random.SeedSequence],
+    search_block: Callable[..., list[_Record]],
+    single: bool,
+    *,
+    block_size: int,
+    n_jobs: int,
+    progress: bool,
+) -> Union[list[Attractor], list[list[Attractor]]]:
+    """The search of every ``find_attractors`` (the exact ReLU map's and the generic path's): inputs in blocks of
+    ``block_size``, each block's engine run by ``search_block(C, h0, crit, seqs, bar=...)`` here or in ``n_jobs``
+    worker processes, then the records merged per input (:func:`assemble`).
+
+    Args:
+        dyn: The map (for :func:`assemble`).
+        X: Inputs ``(N, D)``.
+        C: What the engine iterates per input (the drives ``(N, H)`` of the ReLU map; the generic path's ``U``).
+        h0: Initial states ``(N, M, H)``.
+        crit: The thresholds (:func:`make_criteria`).
+        seqs: Each input's seed stream.
+        search_block: Runs the engine on one block; picklable for workers.
+        single: Return one input's list instead of a list per input.
+    """
+    from tqdm.auto import tqdm
+
+    N, M = h0.shape[0], h0.shape[1]
     if M == 0:
         raise ValueError("no initial states: give init_states or n_init > 0")
-    blocks = [(s, min(s + max(1, int(block_size)), N)) for s in range(0, N, max(1, int(block_size)))]
+    bs = max(1, int(block_size))
+    blocks = [(a, min(a + bs, N)) for a in range(0, N, bs)]
     jobs = _n_workers(n_jobs, len(blocks))
     by_input: list[list[_Record]] = [[] for _ in range(N)]
     with tqdm(total=N * M, disable=not progress, desc="attractors", unit="state") as bar:
         if jobs == 1:
-            results = (_search_block(dyn.W_rec, C[a:b], h0[a:b], crit, seqs[a:b], bar) for a, b in blocks)
-            for (a, _), recs in zip(blocks, results):
-                for rec in recs:
-                    by_input[a + rec.inp].append(rec)
+            results: Any = ((a, search_block(C[a:b], h0[a:b], crit, seqs[a:b], bar=bar)) for a, b in blocks)
         else:
-            for a, recs in _search_blocks_in_workers(dyn.W_rec, C, h0, crit, seqs, blocks, jobs, bar):
-                for rec in recs:
-                    by_input[a + rec.inp].append(rec)
+            results = _search_blocks_in_workers(search_block, C, h0, crit, seqs, blocks, jobs, bar)
+        for a, recs in results:
+            for rec in recs:
+                by_input[a + rec.inp].append(rec)
     return assemble(dyn, X, by_input, M, crit, single)
 
 

@@ -41,6 +41,7 @@ Example:
 from __future__ import annotations
 
 import copy
+import functools
 import os
 from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence, Union
 
@@ -54,11 +55,12 @@ from analysis.dynamics.attractors import (
     _Engine,
     _Frames,
     _initial_states,
-    _n_workers,
     _NoBar,
     _Record,
-    assemble,
+    float32_wanted,
+    inputs_and_seeds,
     make_criteria,
+    search_inputs,
 )
 from analysis.dynamics.fixed_point import FixedPoint, adam_rows, unique_rows
 
@@ -717,26 +719,14 @@ class _TorchEngine(_Engine):
                  seqs: Sequence[np.random.SeedSequence], bar: Any, newton_iters: int = 20) -> None:
         self.dyn = dyn
         self.W = None
-        N, M, S = h0.shape
-        self.M, self.H = M, S
-        self.C = U
+        self._init_search(U, h0, crit, seqs, bar)
         self.U64 = torch.from_numpy(np.ascontiguousarray(U, dtype=np.float64))
-        use32 = dyn.step32 is not None and (crit.transient_dtype == "float32" or (
-            crit.transient_dtype == "auto" and S >= 64))
+        use32 = dyn.step32 is not None and float32_wanted(crit.transient_dtype, self.H)
         self.tdtype = torch.float32 if use32 else torch.float64
         self.tstep = dyn.step32 if use32 else dyn.step_fn
         self.U_t = self.U64.to(self.tdtype)
         self.frame_dtype = np.dtype(np.float64)
-        self.h = h0.reshape(N * M, S).copy()
-        self.inp = np.repeat(np.arange(N), M)
-        B = len(self.h)
-        self.steps = np.zeros(B, dtype=np.int64)
-        self.done = np.zeros(B, dtype=bool)
-        self.crit, self.seqs, self.bar = crit, seqs, bar
-        self.records: list[_Record] = []
-        self._orbits: dict[int, list[int]] = {}
         self._fps: dict[int, list[int]] = {}
-        self._div: dict[int, int] = {}
         self.newton_iters = int(newton_iters)
 
     # ------------------------------------------------------------------ fixed points
@@ -789,36 +779,21 @@ class _TorchEngine(_Engine):
         return _TorchStepper(self.dyn, self.U64[torch.from_numpy(self.inp[reps])], frames)
 
     # ------------------------------------------------------------------ transient
-    def _advance_chunk(self, idx: np.ndarray, target: np.ndarray) -> None:
-        while True:
-            run = ~self.done[idx] & (self.steps[idx] < target)
-            idx, target = idx[run], target[run]
-            if not idx.size:
-                return
-            n = int(min(self.crit.check_every, (target - self.steps[idx]).min()))
-            s = torch.from_numpy(self.h[idx]).to(self.tdtype)
-            u = self.U_t[torch.from_numpy(self.inp[idx])]
-            s_prev = s
-            with torch.no_grad():
-                for _ in range(n):
-                    s_prev = s
-                    s = self.tstep(s, u)
-            h = s.to(torch.float64).numpy()
-            self.h[idx] = h
-            self.steps[idx] += n
-            with np.errstate(over="ignore", invalid="ignore"):
-                self._check(idx, h, s_prev.to(torch.float64).numpy())
+    def _iterate(self, idx: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray, None]:
+        s = torch.from_numpy(self.h[idx]).to(self.tdtype)
+        u = self.U_t[torch.from_numpy(self.inp[idx])]
+        s_prev = s
+        with torch.no_grad():
+            for _ in range(n):
+                s_prev = s
+                s = self.tstep(s, u)
+        return s.to(torch.float64).numpy(), s_prev.to(torch.float64).numpy(), None
 
     def _check(self, idx: np.ndarray, h: np.ndarray, h_prev: np.ndarray, active: Any = None) -> None:
         """Exit diverged trajectories, and those that have come close to a stable fixed point (Newton-refined) or
         stopped moving."""
         crit = self.crit
-        norm = np.linalg.norm(h, axis=1)
-        div = ~np.isfinite(norm) | (norm > crit.divergence_norm)
-        if div.any():
-            self._divergent(idx[div], h[div])
-        rel = np.linalg.norm(h - h_prev, axis=1) / (1.0 + norm)
-        near = np.flatnonzero(~div & (rel < crit.snap_tol))
+        _, _, _, _, rel, near = self._exit_diverged(idx, h, h_prev)
         if not near.size:
             return
         inp = self.inp[idx[near]]
@@ -919,46 +894,10 @@ def find_attractors(
         >>> [(a.kind, a.period, a.basin_count) for a in find_attractors(TorchDynamics(step, 2), np.zeros(1), n_init=4)]
         [('periodic', 7, 4)]
     """
-    from tqdm.auto import tqdm
-
     crit = make_criteria(dyn.state_size, **settings)
-    x = np.asarray(x, dtype=np.float64)
-    single = x.ndim == 1
-    X = np.atleast_2d(x)
+    X, single, seqs = inputs_and_seeds(x, seed)
     U = dyn.drive(X)
-    N = len(X)
-    seqs = np.random.SeedSequence(seed).spawn(N)
-    h0 = _initial_states(dyn, np.full((N, dyn.state_size), DEFAULT_SCALE), init_states, int(n_init), init_scale,
+    h0 = _initial_states(dyn, np.full((len(X), dyn.state_size), DEFAULT_SCALE), init_states, int(n_init), init_scale,
                          seqs, signed=True)
-    M = h0.shape[1]
-    if M == 0:
-        raise ValueError("no initial states: give init_states or n_init > 0")
-    bs = max(1, int(block_size))
-    blocks = [(a, min(a + bs, N)) for a in range(0, N, bs)]
-    jobs = _n_workers(n_jobs, len(blocks))
-    by_input: list[list[_Record]] = [[] for _ in range(N)]
-    with tqdm(total=N * M, disable=not progress, desc="attractors", unit="state") as bar:
-        if jobs == 1:
-            results = ((a, _search_block(dyn, U[a:b], h0[a:b], crit, seqs[a:b], newton_iters, bar))
-                       for a, b in blocks)
-        else:
-            results = _in_workers(dyn, U, h0, crit, seqs, blocks, jobs, newton_iters, bar)
-        for a, recs in results:
-            for rec in recs:
-                by_input[a + rec.inp].append(rec)
-    return assemble(dyn, X, by_input, M, crit, single)
-
-
-def _in_workers(dyn: TorchDynamics, U: np.ndarray, h0: np.ndarray, crit: Any, seqs: Sequence[Any],
-                blocks: list[tuple[int, int]], jobs: int, newton_iters: int, bar: Any) -> Any:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_search_block, dyn, U[a:b], h0[a:b], crit, list(seqs[a:b]), newton_iters): (a, b)
-                   for a, b in blocks}
-        for fut in as_completed(futures):
-            a, b = futures[fut]
-            bar.update((b - a) * h0.shape[1])
-            yield a, fut.result()
-
+    return search_inputs(dyn, X, U, h0, crit, seqs, functools.partial(_search_block, dyn, newton_iters=newton_iters),
+                         single, block_size=block_size, n_jobs=n_jobs, progress=progress)

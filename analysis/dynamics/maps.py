@@ -894,67 +894,17 @@ def attractor_map(
     kw = dict(attractor_kwargs)
     basins: Optional[DecisionBasins] = None
     if stage == "stimulus":
-        g = stimulus_grid(cfg, grid)
-        X = g.inputs(cfg)
-        point_ctx = g.points()["context"]
-        init = None
-        if run is not None and observed and n_observed > 0:
-            per_ctx = _observed_states(run, contexts, int(n_observed), seed, observed_from)
-            init = per_ctx[np.searchsorted(contexts, point_ctx)]
-        n_obs = 0 if init is None else init.shape[1]
-        if n_obs == 0 and n_init == 0:
-            raise ValueError("no initial states: n_init = 0 and no observed states")
-        atts = finder(dyn, X, n_init=n_init, seed=seed, init_states=init, progress=progress, **kw)
-        shape = g.shape
-        n_given = [n_obs] * len(X)
+        g, point_ctx, atts, shape, n_given = _stimulus_attractors(
+            dyn, finder, run, grid, contexts, n_init, seed, observed, n_observed, observed_from, progress, kw)
     else:
-        from dm_envs import score_actions, stage_input
-
         g = None
-        X = stage_input(cfg, stage, context=contexts)
-        point_ctx = contexts
-        tr = run.trials
-        end = run.stage_states("stimulus", "last").astype(np.float64)
-        ctx = np.asarray(tr.context)
-        from analysis.dynamics.attractors import _initial_states
-
-        atts, n_given, members_of, choices = [], [], [], []
-        for i, k in enumerate(contexts):
-            sel = np.flatnonzero(ctx == k)
-            init = end[sel] if sel.size else None
-            n_rand = max(n_init, 0 if sel.size else 1)
-            a = finder(dyn, X[i], n_init=n_rand, seed=seed, init_states=init, progress=progress, **kw)
-            if exact:
-                # the initial states find_attractors used (same seed stream), to follow divergent members again
-                h0 = _initial_states(dyn, dyn.drive(X[i])[None], None if init is None else init[None], n_rand,
-                                     kw.get("init_scale"), np.random.SeedSequence(seed).spawn(1))[0]
-                a, ch = _split_divergent(dyn, X[i], a, h0, int(cfg.n_choices), kw)
-            else:  # smooth maps: divergent orbits stay pooled (LSTM and GRU states are bounded)
-                ch = [None] * len(a)
-            atts.append(a)
-            choices.append(ch)
-            n_given.append(int(sel.size))
-            members_of.append(sel)
-        shape = (len(contexts),)
+        point_ctx, shape = contexts, (len(contexts),)
+        atts, n_given, members_of, choices = _context_attractors(dyn, finder, exact, run, stage, contexts, n_init,
+                                                                 seed, progress, kw)
     tab = _tabulate(dyn, atts, shape, point_ctx, n_given, int(cfg.n_choices), exact_fp_exponents, seed,
                     choices=None if stage == "stimulus" else choices)
     if stage != "stimulus":
-        n_tr = len(tr)
-        attractor = np.full(n_tr, -1, dtype=np.int64)
-        row = 0
-        for i, point in enumerate(atts):
-            for a in point:
-                given = a.members[a.members < n_given[i]]
-                attractor[members_of[i][given]] = row
-                row += 1
-        choice = np.where(attractor >= 0, tab["table"]["choice"][np.maximum(attractor, 0)], -1)
-        own = score_actions(tr, run.actions).choice if dyn.n_actions else np.full(n_tr, -1)
-        signed = tr.signed_coherence if cfg.n_choices == 2 else np.full(tr.coherence.shape, np.nan)
-        basins = DecisionBasins(context=ctx.astype(np.int64), coherence=np.asarray(tr.coherence, dtype=float),
-                                signed=np.asarray(signed, dtype=float), relevant=np.asarray(tr.relevant_coherence,
-                                                                                            dtype=float),
-                                correct_choice=np.asarray(tr.correct_choice, dtype=np.int64),
-                                own_choice=np.asarray(own, dtype=np.int64), attractor=attractor, choice=choice)
+        basins = _decision_basins(dyn, run, atts, n_given, members_of, tab["table"]["choice"])
     settings = dict(
         stage=stage, grid=None if g is None else g.axis.tolist(), n_init=n_init, seed=int(seed),
         observed=bool(observed) if stage == "stimulus" else None,
@@ -971,3 +921,86 @@ def attractor_map(
     )
     return AttractorMap(stage=stage, contexts=np.asarray(contexts, dtype=np.int64), grid=g, basins=basins,
                         settings=settings, info=info, attractors=atts, **tab)
+
+
+def _stimulus_attractors(
+    dyn: Any, finder: Any, run: Optional[Rollout], grid: Any, contexts: np.ndarray, n_init: int, seed: int,
+    observed: bool, n_observed: int, observed_from: str, progress: bool, kw: dict[str, Any],
+) -> tuple[StimulusGrid, np.ndarray, list, tuple[int, ...], list[int]]:
+    """The stimulus stage of :func:`attractor_map`: the attractors at every grid point, started from the states
+    trials of the point's context visit (if ``observed``) and ``n_init`` random ones. Returns ``(grid, context per
+    point, attractors per point, shape, given states per point)``."""
+    cfg = dyn.config
+    g = stimulus_grid(cfg, grid)
+    X = g.inputs(cfg)
+    point_ctx = g.points()["context"]
+    init = None
+    if run is not None and observed and n_observed > 0:
+        per_ctx = _observed_states(run, contexts, int(n_observed), seed, observed_from)
+        init = per_ctx[np.searchsorted(contexts, point_ctx)]
+    n_obs = 0 if init is None else init.shape[1]
+    if n_obs == 0 and n_init == 0:
+        raise ValueError("no initial states: n_init = 0 and no observed states")
+    atts = finder(dyn, X, n_init=n_init, seed=seed, init_states=init, progress=progress, **kw)
+    return g, point_ctx, atts, g.shape, [n_obs] * len(X)
+
+
+def _context_attractors(
+    dyn: Any, finder: Any, exact: bool, run: Rollout, stage: str, contexts: np.ndarray, n_init: int, seed: int,
+    progress: bool, kw: dict[str, Any],
+) -> tuple[list, list[int], list[np.ndarray], list]:
+    """The delay or decision stage of :func:`attractor_map`: per context, the attractors reached from the
+    end-of-stimulus states of its trials (and ``n_init`` random states). The exact path splits divergent orbits by
+    escape direction. Returns ``(attractors per context, trials per context, their trial indices, choices of
+    the divergent attractors)``."""
+    from dm_envs import stage_input
+
+    from analysis.dynamics.attractors import _initial_states
+
+    cfg = dyn.config
+    X = stage_input(cfg, stage, context=contexts)
+    end = run.stage_states("stimulus", "last").astype(np.float64)
+    ctx = np.asarray(run.trials.context)
+    atts, n_given, members_of, choices = [], [], [], []
+    for i, k in enumerate(contexts):
+        sel = np.flatnonzero(ctx == k)
+        init = end[sel] if sel.size else None
+        n_rand = max(n_init, 0 if sel.size else 1)
+        a = finder(dyn, X[i], n_init=n_rand, seed=seed, init_states=init, progress=progress, **kw)
+        if exact:
+            # the initial states find_attractors used (same seed stream), to follow divergent members again
+            h0 = _initial_states(dyn, dyn.drive(X[i])[None], None if init is None else init[None], n_rand,
+                                 kw.get("init_scale"), np.random.SeedSequence(seed).spawn(1))[0]
+            a, ch = _split_divergent(dyn, X[i], a, h0, int(cfg.n_choices), kw)
+        else:  # smooth maps: divergent orbits stay pooled (LSTM and GRU states are bounded)
+            ch = [None] * len(a)
+        atts.append(a)
+        choices.append(ch)
+        n_given.append(int(sel.size))
+        members_of.append(sel)
+    return atts, n_given, members_of, choices
+
+
+def _decision_basins(dyn: Any, run: Rollout, atts: list, n_given: list[int], members_of: list[np.ndarray],
+                     table_choice: np.ndarray) -> DecisionBasins:
+    """Each trial's attractor (table row; -1 none) and its choice, beside the trial's conditions and own choice."""
+    from dm_envs import score_actions
+
+    cfg, tr = dyn.config, run.trials
+    n_tr = len(tr)
+    attractor = np.full(n_tr, -1, dtype=np.int64)
+    row = 0
+    for i, point in enumerate(atts):
+        for a in point:
+            given = a.members[a.members < n_given[i]]
+            attractor[members_of[i][given]] = row
+            row += 1
+    choice = np.where(attractor >= 0, table_choice[np.maximum(attractor, 0)], -1)
+    own = score_actions(tr, run.actions).choice if dyn.n_actions else np.full(n_tr, -1)
+    signed = tr.signed_coherence if cfg.n_choices == 2 else np.full(tr.coherence.shape, np.nan)
+    return DecisionBasins(context=np.asarray(tr.context).astype(np.int64),
+                          coherence=np.asarray(tr.coherence, dtype=float),
+                          signed=np.asarray(signed, dtype=float),
+                          relevant=np.asarray(tr.relevant_coherence, dtype=float),
+                          correct_choice=np.asarray(tr.correct_choice, dtype=np.int64),
+                          own_choice=np.asarray(own, dtype=np.int64), attractor=attractor, choice=choice)

@@ -25,23 +25,10 @@ import numpy as np
 from agents.files import write_json
 
 from . import stats
-from .runner import cell_dir, load_records
+from .runner import cell_dir, load_records, reached_criterion, record_number, record_value
 from .spec import Cell, ExperimentSpec
 
 RULE_COLOURS = {"rl": "#d62728", "sl": "#1f77b4"}
-
-
-def _get(record: dict, path: str, default: Any = np.nan) -> Any:
-    cur: Any = record
-    for key in path.split("."):
-        if not isinstance(cur, dict) or key not in cur:
-            return default
-        cur = cur[key]
-    return cur if cur is not None else default
-
-
-def _reached(record: dict) -> bool:
-    return bool(_get(record, "training.reached_target", False))
 
 
 class _Data:
@@ -55,8 +42,8 @@ class _Data:
         self.spec, self.out = spec, out_dir
         self.records = load_records(spec, out_dir)
         self.done = [r for r in self.records if r["status"] == "done"]
-        self.included = [r for r in self.done if _reached(r)]
-        self.missed = Counter(r["cell"]["rule"] for r in self.done if not _reached(r))
+        self.included = [r for r in self.done if reached_criterion(r)]
+        self.missed = Counter(r["cell"]["rule"] for r in self.done if not reached_criterion(r))
 
     def values(self, path: str, *, rule: Optional[str] = None, level: Optional[int] = None,
                delta: Optional[float] = None, every: bool = False) -> np.ndarray:
@@ -66,7 +53,7 @@ class _Data:
             c = r["cell"]
             if (rule and c["rule"] != rule) or (level and c["level"] != level) or (delta and c["delta"] != delta):
                 continue
-            out.append(_num(r, path))
+            out.append(record_number(r, path))
         return np.asarray(out, dtype=float)
 
     def cells(self, rule: Optional[str] = None) -> list[dict]:
@@ -79,7 +66,7 @@ class _Data:
         for r in self.included:
             c = r["cell"]
             by[(c["level"], c["delta"], c["seed"])][c["rule"]] = r
-        get = fn or (lambda r: _num(r, path))
+        get = fn or (lambda r: record_number(r, path))
         keys = sorted(k for k, v in by.items() if {"rl", "sl"} <= set(v))
         a = np.array([get(by[k]["rl"]) for k in keys], dtype=float)
         b = np.array([get(by[k]["sl"]) for k in keys], dtype=float)
@@ -119,7 +106,8 @@ def _fig_qp_by_coherence(d: _Data) -> Optional[bytes]:
     for rule in d.spec.rules:
         for delta in d.spec.deltas:
             curves = [r["dynamics"]["qp_fraction_reachable_by_coherence"] for r in d.cells(rule)
-                      if r["cell"]["delta"] == delta and _get(r, "dynamics.qp_fraction_reachable_by_coherence", None)]
+                      if r["cell"]["delta"] == delta
+                      and record_value(r, "dynamics.qp_fraction_reachable_by_coherence", None)]
             if not curves:
                 continue
             cohs = sorted({float(c) for cur in curves for c in cur})
@@ -173,7 +161,7 @@ def _fig_curves(d: _Data, path: str, xlabel: str, ylabel: str, title: str) -> Op
     fig, ax = plt.subplots(figsize=(5, 3.3))
     drawn = False
     for rule in d.spec.rules:
-        curves = [_get(r, path, None) for r in d.cells(rule)]
+        curves = [record_value(r, path, None) for r in d.cells(rule)]
         curves = [c for c in curves if isinstance(c, dict) and c]
         if not curves:
             continue
@@ -195,7 +183,7 @@ def _fig_sculpting(d: _Data) -> Optional[bytes]:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     drawn = False
     for r in d.done:
-        track = _get(r, "sculpting", None)
+        track = record_value(r, "sculpting", None)
         if not isinstance(track, list) or not track:
             continue
         progress = np.array([t.get("progress", np.nan) for t in track], dtype=float)
@@ -345,8 +333,8 @@ def _r3(d: _Data) -> Section:
     v = []
     if "rl" in d.spec.rules:
         cells = d.cells("rl")
-        lo = np.array([_num(r, "dynamics.qp_fraction_reachable_low_coherence") for r in cells])
-        hi = np.array([_num(r, "dynamics.qp_fraction_reachable_high_coherence") for r in cells])
+        lo = np.array([record_number(r, "dynamics.qp_fraction_reachable_low_coherence") for r in cells])
+        hi = np.array([record_number(r, "dynamics.qp_fraction_reachable_high_coherence") for r in cells])
         strata = [f"L{r['cell']['level']} d{r['cell']['delta']:g}" for r in cells]
         v.append(stats.within_network("RL: quasi-periodicity concentrates at low |coherence| (within each network)",
                                       lo, hi, strata=strata, larger="x"))
@@ -361,7 +349,7 @@ def _r4(d: _Data) -> Section:
     if len(d.spec.deltas) > 1 and "rl" in d.spec.rules:
         cells = d.cells("rl")
         v.append(stats.rank_association("RL: broader initialisation (larger delta) gives more quasi-periodicity",
-                                        [r["cell"]["delta"] for r in cells], [_num(r, QP_PATH) for r in cells],
+                                        [r["cell"]["delta"] for r in cells], [record_number(r, QP_PATH) for r in cells],
                                         strata=[r["cell"]["level"] for r in cells], positive=True))
     return ("Initialisation width modulates the dynamics (R4)", v, [], "")
 
@@ -373,7 +361,8 @@ def _r5(d: _Data) -> Section:
             cells = [r for r in d.cells("rl") if r["cell"]["level"] == level]
             v.append(stats.rank_association(
                 f"Level {level}: RL networks with more quasi-periodicity perform better at the lowest coherence",
-                [_num(r, QP_PATH) for r in cells], [_num(r, "training.low_coherence_accuracy") for r in cells],
+                [record_number(r, QP_PATH) for r in cells],
+                [record_number(r, "training.low_coherence_accuracy") for r in cells],
                 strata=[r["cell"]["delta"] for r in cells], positive=True))
     return ("Quasi-periodicity and performance (R5)", v,
             [("QP fraction against low-coherence accuracy", _fig_qp_vs_performance(d))],
@@ -387,10 +376,11 @@ def _r7(d: _Data) -> Section:
         a, b, strata = d.paired("populations.balance_index")
         v.append(stats.paired_difference("RL populations are more balanced than their SL twins (balance index)",
                                          a, b, strata=strata, larger="a"))
-    sources = Counter(str(_get(r, "populations.decision_source", None) or "unrecorded")
-                      for r in d.included if _get(r, "populations", None) is not None)
+    sources = Counter(str(record_value(r, "populations.decision_source", None) or "unrecorded")
+                      for r in d.included if record_value(r, "populations", None) is not None)
     undefined = Counter(r["cell"]["rule"] for r in d.included
-                        if _get(r, "populations", None) is not None and not np.isfinite(_num(r, "populations.balance_index")))
+                        if record_value(r, "populations", None) is not None
+                        and not np.isfinite(record_number(r, "populations.balance_index")))
     note = ("Balance index 1 - ||G+| - |G-|| / (|G+| + |G-|): 1 is perfectly balanced. Decision states: "
             f"{', '.join(f'{n} from {s}' for s, n in sorted(sources.items())) or 'none'}. Networks with undefined "
             f"balance (no G+ and no G- unit): {', '.join(f'{k.upper()} {n}' for k, n in sorted(undefined.items())) or 'none'}.")
@@ -514,18 +504,25 @@ def _table(d: _Data) -> list[list[str]]:
     rows = [["network", "status", "criterion"] + [name for name, _ in TABLE_COLUMNS]]
     for r in d.records:
         c = Cell(**r["cell"])
-        fmt = lambda p: ("" if not np.isfinite(_num(r, p)) else f"{_num(r, p):.3g}")  # noqa: E731
-        crit = "" if r["status"] != "done" else "reached" if _reached(r) else "missed (excluded)"
+        fmt = lambda p: ("" if not np.isfinite(record_number(r, p)) else f"{record_number(r, p):.3g}")  # noqa: E731
+        crit = "" if r["status"] != "done" else "reached" if reached_criterion(r) else "missed (excluded)"
         rows.append([c.cell_id, r["status"], crit] + [fmt(path) for _, path in TABLE_COLUMNS])
     return rows
 
 
-def _num(r: dict, path: str) -> float:
-    v = _get(r, path)
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return float("nan")
+RULE_TEXT = ("Verdicts: RL and SL networks of one seed and delta start from the same weights, so they are compared "
+             "pair by pair (sign-flip permutation test of the mean paired difference, exact up to 16 pairs, "
+             "stratified by delta and level; two values of one network likewise); associations by Spearman's "
+             "rho. Every p-value of the report is Holm-adjusted as one family. *Reproduced*: adjusted p < 0.05, "
+             "effect in the paper's direction, 95% CI excluding 0. *Not reproduced*: adjusted p < 0.05 the "
+             "other way, or equivalence shown (TOST within the stated margin). *Inconclusive* otherwise. "
+             "Claims of no difference are reproduced by the equivalence test. See `analysis/experiments/stats.py`.")
+"""How the report decides (its second paragraph)."""
+
+PAGE_STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
+              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:90%}"
+              ".reproduced{background:#d8f5d0}.not-reproduced{background:#f8d4d4}.inconclusive{background:#f3f0d0}"
+              "figure{display:inline-block;margin:0.5em}img{max-width:520px}")
 
 
 def write_report(out_dir: str | Path) -> dict[str, Path]:
@@ -547,58 +544,76 @@ def write_report(out_dir: str | Path) -> dict[str, Path]:
     fig_dir = out / "report_figures"
     fig_dir.mkdir(exist_ok=True)
 
+    header = _header(spec, d)
+    md = ["# RL vs SL: how the learning rule shapes the dynamics", "", header, "", RULE_TEXT, ""]
+    parts = [f"<h1>RL vs SL: how the learning rule shapes the dynamics</h1><p>{_md_inline(header)}</p>",
+             f"<p>{html.escape(RULE_TEXT)}</p>"]
+    all_verdicts = []
+    for i, section in enumerate(sections):
+        all_verdicts += _write_section(i, section, fig_dir, md, parts)
+    _write_networks(d, out, md, parts)
+
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(spec.name)}</title>"
+            f"<style>{PAGE_STYLE}</style></head><body>{''.join(parts)}</body></html>")
+    paths = {"html": out / "report.html", "markdown": out / "report.md", "verdicts": out / "verdicts.json"}
+    paths["html"].write_text(page)
+    paths["markdown"].write_text("\n".join(md))
+    write_json(paths["verdicts"], all_verdicts)
+    return paths
+
+
+def _header(spec: ExperimentSpec, d: _Data) -> str:
+    """The report's first paragraph: the design, and how many networks finished, reached or missed the criterion."""
     counts = defaultdict(int)
     for r in d.records:
         counts[r["status"]] += 1
     status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     missed = ", ".join(f"{k.upper()} {n}" for k, n in sorted(d.missed.items())) or "none"
-    header = (f"Experiment **{spec.name}**: rules {', '.join(spec.rules)}; delta {', '.join(f'{x:g}' for x in spec.deltas)}; "
-              f"{len(spec.seeds)} seeds; levels {', '.join(map(str, spec.levels))}; {spec.hidden_size} units; "
-              f"criterion {spec.target_accuracy:.0%}. Networks: {status}. Finished without reaching the criterion "
-              f"(left out of every comparison, listed below): {missed}.")
+    return (f"Experiment **{spec.name}**: rules {', '.join(spec.rules)}; delta {', '.join(f'{x:g}' for x in spec.deltas)}; "
+            f"{len(spec.seeds)} seeds; levels {', '.join(map(str, spec.levels))}; {spec.hidden_size} units; "
+            f"criterion {spec.target_accuracy:.0%}. Networks: {status}. Finished without reaching the criterion "
+            f"(left out of every comparison, listed below): {missed}.")
 
-    rule_text = ("Verdicts: RL and SL networks of one seed and delta start from the same weights, so they are compared "
-                 "pair by pair (sign-flip permutation test of the mean paired difference, exact up to 16 pairs, "
-                 "stratified by delta and level; two values of one network likewise); associations by Spearman's "
-                 "rho. Every p-value of the report is Holm-adjusted as one family. *Reproduced*: adjusted p < 0.05, "
-                 "effect in the paper's direction, 95% CI excluding 0. *Not reproduced*: adjusted p < 0.05 the "
-                 "other way, or equivalence shown (TOST within the stated margin). *Inconclusive* otherwise. "
-                 "Claims of no difference are reproduced by the equivalence test. See `analysis/experiments/stats.py`.")
-    md = ["# RL vs SL: how the learning rule shapes the dynamics", "", header, "", rule_text, ""]
-    parts = [f"<h1>RL vs SL: how the learning rule shapes the dynamics</h1><p>{_md_inline(header)}</p>",
-             f"<p>{html.escape(rule_text)}</p>"]
-    all_verdicts = []
-    for i, (title, verdicts, figures, note) in enumerate(sections):
-        md += [f"## {title}", ""]
-        parts.append(f"<h2>{html.escape(title)}</h2>")
-        if note:
-            md += [note, ""]
-            parts.append(f"<p>{html.escape(note)}</p>")
-        if verdicts:
-            head = ["claim", "verdict", "estimate (95% CI)", "test", "p", "p (Holm)", "n"]
-            md += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-            parts.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>")
-            for v in verdicts:
-                all_verdicts.append({"section": title, **v.to_dict()})
-                cells = _finding_cells(v)
-                md.append("| " + " | ".join([v.claim, f"**{v.verdict}**"] + cells) + " |")
-                cls = v.verdict.replace(" ", "-")
-                parts.append(f"<tr><td>{html.escape(v.claim)}</td><td class='{cls}'>{v.verdict}</td>"
-                             + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-            md.append("")
-            parts.append("</table>")
-        else:
-            md += ["*No verdict: the experiment has no data for this claim (e.g. only one learning rule or one delta).*", ""]
-            parts.append("<p><i>No verdict: the experiment has no data for this claim.</i></p>")
-        for j, (caption, png) in enumerate(figures):
-            if png is None:
-                continue
-            name = f"fig{i:02d}_{j}.png"
-            (fig_dir / name).write_bytes(png)
-            md += [f"![{caption}](report_figures/{name})", ""]
-            b64 = base64.b64encode(png).decode()
-            parts.append(f"<figure><img src='data:image/png;base64,{b64}'/><figcaption>{html.escape(caption)}</figcaption></figure>")
 
+def _write_section(i: int, section: Section, fig_dir: Path, md: list[str], parts: list[str]) -> list[dict]:
+    """Append claim section ``i`` (title, note, verdict table, figures saved into ``fig_dir``) to the markdown
+    lines ``md`` and the HTML ``parts``; returns its verdicts as dicts."""
+    title, verdicts, figures, note = section
+    out = []
+    md += [f"## {title}", ""]
+    parts.append(f"<h2>{html.escape(title)}</h2>")
+    if note:
+        md += [note, ""]
+        parts.append(f"<p>{html.escape(note)}</p>")
+    if verdicts:
+        head = ["claim", "verdict", "estimate (95% CI)", "test", "p", "p (Holm)", "n"]
+        md += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        parts.append("<table><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr>")
+        for v in verdicts:
+            out.append({"section": title, **v.to_dict()})
+            cells = _finding_cells(v)
+            md.append("| " + " | ".join([v.claim, f"**{v.verdict}**"] + cells) + " |")
+            cls = v.verdict.replace(" ", "-")
+            parts.append(f"<tr><td>{html.escape(v.claim)}</td><td class='{cls}'>{v.verdict}</td>"
+                         + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        md.append("")
+        parts.append("</table>")
+    else:
+        md += ["*No verdict: the experiment has no data for this claim (e.g. only one learning rule or one delta).*", ""]
+        parts.append("<p><i>No verdict: the experiment has no data for this claim.</i></p>")
+    for j, (caption, png) in enumerate(figures):
+        if png is None:
+            continue
+        name = f"fig{i:02d}_{j}.png"
+        (fig_dir / name).write_bytes(png)
+        md += [f"![{caption}](report_figures/{name})", ""]
+        b64 = base64.b64encode(png).decode()
+        parts.append(f"<figure><img src='data:image/png;base64,{b64}'/><figcaption>{html.escape(caption)}</figcaption></figure>")
+    return out
+
+
+def _write_networks(d: _Data, out: Path, md: list[str], parts: list[str]) -> None:
+    """Append the per-network table and the TensorBoard hint to ``md`` and ``parts``."""
     table = _table(d)
     md += ["## Networks", "", "| " + " | ".join(table[0]) + " |", "|" + "---|" * len(table[0])]
     md += ["| " + " | ".join(row) + " |" for row in table[1:]]
@@ -607,17 +622,6 @@ def write_report(out_dir: str | Path) -> dict[str, Path]:
         for k, row in enumerate(table)) + "</table>")
     md += ["", f"TensorBoard logs of every run: `tensorboard --logdir {out / 'cells'}`", ""]
     parts.append(f"<p>TensorBoard logs of every run: <code>tensorboard --logdir {html.escape(str(out / 'cells'))}</code></p>")
-
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;font-size:90%}"
-             ".reproduced{background:#d8f5d0}.not-reproduced{background:#f8d4d4}.inconclusive{background:#f3f0d0}"
-             "figure{display:inline-block;margin:0.5em}img{max-width:520px}")
-    page = f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(spec.name)}</title><style>{style}</style></head><body>{''.join(parts)}</body></html>"
-    paths = {"html": out / "report.html", "markdown": out / "report.md", "verdicts": out / "verdicts.json"}
-    paths["html"].write_text(page)
-    paths["markdown"].write_text("\n".join(md))
-    write_json(paths["verdicts"], all_verdicts)
-    return paths
 
 
 def _md_inline(text: str) -> str:

@@ -284,6 +284,48 @@ def load_records(spec: ExperimentSpec, out_dir: str | Path) -> list[dict]:
     return rows
 
 
+# ---------------------------------------------------------------------- reading a record
+def record_value(record: dict, path: str, default: Any = float("nan")) -> Any:
+    """The value at a dotted ``path`` of a cell record (``"training.reached_target"``, ``"dynamics.qp_fraction"``),
+    or ``default`` where a key is missing or the value is ``None``.
+
+    The one reader of record fields for the reports (:mod:`analysis.experiments.report`,
+    :mod:`analysis.experiments.study_report`).
+
+    Example:
+        >>> record_value({"dynamics": {"qp_fraction": 0.25}}, "dynamics.qp_fraction")
+        0.25
+        >>> record_value({"dynamics": None}, "dynamics.qp_fraction", default=0)
+        0
+    """
+    cur: Any = record
+    for key in path.split("."):
+        if not isinstance(cur, dict) or key not in cur:
+            return default
+        cur = cur[key]
+    return cur if cur is not None else default
+
+
+def record_number(record: dict, path: str) -> float:
+    """:func:`record_value` as a float, NaN where it is missing or not a number.
+
+    Example:
+        >>> record_number({"training": {"accuracy": "0.97"}}, "training.accuracy"), record_number({}, "x.y")
+        (0.97, nan)
+    """
+    v = record_value(record, path)
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def reached_criterion(record: dict) -> bool:
+    """Whether the record's network reached the accuracy criterion (``training.reached_target``); only those enter
+    the reports' comparisons."""
+    return bool(record_value(record, "training.reached_target", False))
+
+
 def build_index(spec: ExperimentSpec, out_dir: str | Path) -> list[dict]:
     """Write ``index.json`` (full records) and ``index.csv`` (flat scalar columns, one row per network)."""
     out = Path(out_dir)

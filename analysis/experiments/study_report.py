@@ -17,8 +17,7 @@ import numpy as np
 from agents.files import write_json
 
 from . import stats
-from .report import _get, _num, _reached
-from .runner import load_records
+from .runner import load_records, reached_criterion, record_number, record_value
 from .spec import ExperimentSpec
 from .study import BASELINE, Study
 
@@ -44,7 +43,8 @@ def _key(r: dict) -> tuple:
 
 def _initial_rows(records: list[dict]) -> dict[str, np.ndarray]:
     """Step-0 values (measured once per pair, on the cell that carries ``initial``)."""
-    return {path: np.array([_num(r, "initial." + path) for r in records if _get(r, "initial", None) is not None])
+    return {path: np.array([record_number(r, "initial." + path) for r in records
+                            if record_value(r, "initial", None) is not None])
             for _, path in METRICS}
 
 
@@ -56,7 +56,7 @@ def study_findings(out: str | Path) -> tuple[list[dict], list[stats.Finding], di
     rows, findings = [], []
     counts: dict[str, Any] = {}
     for factor, records in recs.items():
-        ok = [r for r in records if _reached(r)]
+        ok = [r for r in records if reached_criterion(r)]
         counts[factor] = {rule: {"finished": sum(r["cell"]["rule"] == rule for r in records),
                                  "reached": sum(r["cell"]["rule"] == rule for r in ok)}
                           for rule in ("rl", "sl")}
@@ -64,7 +64,7 @@ def study_findings(out: str | Path) -> tuple[list[dict], list[stats.Finding], di
             sel = [r for r in ok if r["cell"]["rule"] == rule]
             if sel:
                 rows.append({"factor": factor, "rule": rule, "n": len(sel),
-                             **{name: float(np.nanmedian([_num(r, p) for r in sel])) for name, p in METRICS}})
+                             **{name: float(np.nanmedian([record_number(r, p) for r in sel])) for name, p in METRICS}})
         init = _initial_rows(records)
         if any(len(v) for v in init.values()):
             rows.append({"factor": factor, "rule": "step 0", "n": int(max(len(v) for v in init.values())),
@@ -73,15 +73,15 @@ def study_findings(out: str | Path) -> tuple[list[dict], list[stats.Finding], di
         by = {_key(r): r for r in ok}
         pairs = sorted({(d, s) for (_, d, s) in by if ("rl", d, s) in by and ("sl", d, s) in by})
         if pairs:
-            a = [_num(by[("rl", d, s)], METRICS[0][1]) for d, s in pairs]
-            b = [_num(by[("sl", d, s)], METRICS[0][1]) for d, s in pairs]
+            a = [record_number(by[("rl", d, s)], METRICS[0][1]) for d, s in pairs]
+            b = [record_number(by[("sl", d, s)], METRICS[0][1]) for d, s in pairs]
             findings.append(stats.paired_difference(f"{factor}: RL has a larger QP fraction than SL", a, b,
                                                     strata=[d for d, _ in pairs], larger="a"))
-    base = {_key(r): r for r in recs.get(BASELINE, []) if _reached(r)}
+    base = {_key(r): r for r in recs.get(BASELINE, []) if reached_criterion(r)}
     for factor, records in recs.items():
         if factor == BASELINE:
             continue
-        by = {_key(r): r for r in records if _reached(r)}
+        by = {_key(r): r for r in records if reached_criterion(r)}
         for rule in ("rl", "sl"):
             keys = sorted(k for k in by if k[0] == rule and k in base)
             if not keys:
@@ -89,7 +89,8 @@ def study_findings(out: str | Path) -> tuple[list[dict], list[stats.Finding], di
             for name, path in METRICS[:1] + METRICS[2:3]:
                 findings.append(stats.paired_difference(
                     f"{factor} vs baseline, {rule.upper()}: {name} changes (two-sided; + means higher under "
-                    f"{factor})", [_num(by[k], path) for k in keys], [_num(base[k], path) for k in keys],
+                    f"{factor})", [record_number(by[k], path) for k in keys],
+                    [record_number(base[k], path) for k in keys],
                     strata=[k[1] for k in keys], larger="a"))
     return rows, stats.decide(findings), counts
 

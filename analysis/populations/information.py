@@ -636,6 +636,79 @@ def _draw_shifts(n: int, count: int, min_shift: int, rng: np.random.Generator) -
     return lo + rng.choice(avail, size=min(count, avail), replace=False)
 
 
+def _checked_series_inputs(hidden: np.ndarray, variables: Mapping[str, ArrayLike],
+                           mask: Optional[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``hidden`` as an ``(N, T, H)`` array and the ``(N, T)`` bool mask (all steps by default), checked."""
+    h = np.asarray(hidden)
+    if h.ndim != 3:
+        raise ValueError(f"hidden must be (N, T, H), got shape {h.shape}")
+    N, T, H = h.shape
+    m = np.ones((N, T), bool) if mask is None else np.asarray(mask, bool)
+    if m.shape != (N, T):
+        raise ValueError(f"mask must have shape {(N, T)}, got {m.shape}")
+    if not variables:
+        raise ValueError("give at least one variable")
+    return h, m
+
+
+def _series(h: np.ndarray, m: np.ndarray, variables: Mapping[str, ArrayLike], stage: Optional[np.ndarray],
+            trim_fast_length: bool) -> tuple[np.ndarray, dict[str, np.ndarray], Optional[np.ndarray]]:
+    """The masked steps of all trials as one series: activity ``(n, H)`` float64, each variable ``(n,)`` and the
+    stage ids (or ``None``), cut to a fast FFT length if ``trim_fast_length``."""
+    N, T, _ = h.shape
+    x = h[m].astype(np.float64)
+    flat = {name: _flatten_variable(v, (N, T), m, name) for name, v in variables.items()}
+    stage_flat = None if stage is None else _flatten_variable(stage, (N, T), m, "stage").astype(np.int64)
+    if trim_fast_length:
+        n = _fast_length(x.shape[0])
+        x = x[:n]
+        flat = {k: v[:n] for k, v in flat.items()}
+        stage_flat = None if stage_flat is None else stage_flat[:n]
+    return x, flat, stage_flat
+
+
+def _shift_tests(gx: np.ndarray, flat: dict[str, np.ndarray], names: tuple[str, ...], disc: tuple[bool, ...],
+                 shifts1: np.ndarray, shifts2: np.ndarray, *, two_stage: bool, topk1: int, topk2: int, pvalue: str,
+                 biascorrect: bool, progress: bool) -> tuple[np.ndarray, ...]:
+    """Each variable's MI with every unit (copula-normalised activity ``gx``) against its circular-shift nulls
+    (stage 1: ``shifts1``, stage 2: ``shifts2``). Returns ``(mi, p1, p2, pass1, pass2)``, each ``(V, H)``: the
+    reported MI, the stage-1 and stage-2 p-values and which pairs pass each stage's top-k screen."""
+    from tqdm.auto import tqdm
+
+    n, H = gx.shape
+    V = len(names)
+    spectra = _Spectra(gx)
+    mi_rep = np.zeros((V, H))
+    p1 = np.ones((V, H))
+    p2 = np.full((V, H), np.nan)
+    pass1 = np.ones((V, H), bool)
+    pass2 = np.ones((V, H), bool)
+    for i, name in enumerate(tqdm(names, desc="selectivity", disable=not progress)):
+        y = flat[name]
+        shifts = np.concatenate([shifts1, shifts2])
+        obs = _mi_columns(gx, y, disc[i], biascorrect=False)
+        if disc[i]:
+            codes, counts = _codes(y)
+            if len(counts) < 2:
+                continue  # a constant variable carries no information: never selective
+            null = spectra.null_discrete(codes, counts, shifts)
+            bias = _bias_cd(n, counts)
+        else:
+            gy = _centre(copnorm(np.asarray(y, np.float64), ties="average"))
+            if not np.any(gy):
+                continue
+            null = spectra.null_continuous(gy, shifts)
+            bias = _bias_cc(n)
+        mi_rep[i] = obs + (bias if biascorrect else 0.0)
+        null1, null2 = null[: len(shifts1)], null[len(shifts1) :]
+        if two_stage:
+            p1[i] = shift_pvalues(obs, null1, "empirical")
+            pass1[i] = obs > _kth_largest(null1, topk1)
+            pass2[i] = obs > _kth_largest(null2, topk2)
+        p2[i] = shift_pvalues(obs, null2, pvalue)
+    return mi_rep, p1, p2, pass1, pass2
+
+
 def selectivity(
     hidden: np.ndarray,
     variables: Mapping[str, ArrayLike],
@@ -701,27 +774,11 @@ def selectivity(
         >>> sel.significant[0].tolist()
         [True, False, False, False, False, False]
     """
-    from tqdm.auto import tqdm
-
-    h = np.asarray(hidden)
-    if h.ndim != 3:
-        raise ValueError(f"hidden must be (N, T, H), got shape {h.shape}")
+    h, m = _checked_series_inputs(hidden, variables, mask)
     N, T, H = h.shape
-    m = np.ones((N, T), bool) if mask is None else np.asarray(mask, bool)
-    if m.shape != (N, T):
-        raise ValueError(f"mask must have shape {(N, T)}, got {m.shape}")
-    if not variables:
-        raise ValueError("give at least one variable")
     rng = _rng(seed)
-    x = h[m].astype(np.float64)
-    flat = {name: _flatten_variable(v, (N, T), m, name) for name, v in variables.items()}
-    stage_flat = None if stage is None else _flatten_variable(stage, (N, T), m, "stage").astype(np.int64)
+    x, flat, stage_flat = _series(h, m, variables, stage, trim_fast_length)
     n = x.shape[0]
-    if trim_fast_length:
-        n = _fast_length(n)
-        x = x[:n]
-        flat = {k: v[:n] for k, v in flat.items()}
-        stage_flat = None if stage_flat is None else stage_flat[:n]
     min_shift = T if min_shift is None else int(min_shift)
 
     names = tuple(flat)
@@ -729,40 +786,13 @@ def selectivity(
         bool(discrete[k]) if discrete and k in discrete else _is_discrete(np.asarray(flat[k])) for k in names
     )
     gx = _centre(copnorm(x, ties=ties, seed=rng))
-    spectra = _Spectra(gx)
     n1 = n_shuffles_stage1 if two_stage else 0
     shifts1 = _draw_shifts(n, n1, min_shift, rng) if two_stage else np.zeros(0, np.int64)
     shifts2 = _draw_shifts(n, n_shuffles, min_shift, rng)
-
     V = len(names)
-    mi_rep = np.zeros((V, H))
-    p1 = np.ones((V, H))
-    p2 = np.full((V, H), np.nan)
-    pass1 = np.ones((V, H), bool)
-    pass2 = np.ones((V, H), bool)
-    for i, name in enumerate(tqdm(names, desc="selectivity", disable=not progress)):
-        y = flat[name]
-        shifts = np.concatenate([shifts1, shifts2])
-        obs = _mi_columns(gx, y, disc[i], biascorrect=False)
-        if disc[i]:
-            codes, counts = _codes(y)
-            if len(counts) < 2:
-                continue  # a constant variable carries no information: never selective
-            null = spectra.null_discrete(codes, counts, shifts)
-            bias = _bias_cd(n, counts)
-        else:
-            gy = _centre(copnorm(np.asarray(y, np.float64), ties="average"))
-            if not np.any(gy):
-                continue
-            null = spectra.null_continuous(gy, shifts)
-            bias = _bias_cc(n)
-        mi_rep[i] = obs + (bias if biascorrect else 0.0)
-        null1, null2 = null[: len(shifts1)], null[len(shifts1) :]
-        if two_stage:
-            p1[i] = shift_pvalues(obs, null1, "empirical")
-            pass1[i] = obs > _kth_largest(null1, topk1)
-            pass2[i] = obs > _kth_largest(null2, topk2)
-        p2[i] = shift_pvalues(obs, null2, pvalue)
+    mi_rep, p1, p2, pass1, pass2 = _shift_tests(gx, flat, names, disc, shifts1, shifts2, two_stage=two_stage,
+                                                topk1=topk1, topk2=topk2, pvalue=pvalue, biascorrect=biascorrect,
+                                                progress=progress)
     tested = pass1 if two_stage else np.ones((V, H), bool)
     reject, _ = holm(np.where(tested, p2, np.nan), alpha)
     significant = reject & tested & pass2

@@ -176,16 +176,8 @@ def run_population_analysis(
         ['crystallization', 'dimensionality', 'forward']
     """
     from dm_envs import sample_trials, score_actions
-    from dm_envs.config import STIMULUS
 
-    from analysis.populations.connectivity import community_alignment, functional_connectivity, graph_statistics, structural_blocks
-    from analysis.populations.crystallization import decision_crystallization
-    from analysis.populations.dimensionality import pca_variance
-    from analysis.populations.information import population_information, selectivity, task_variables
-    from analysis.populations.groups import (activity_vector, assign_populations, end_of_stimulus_states, network_signatures,
-                              readout_symmetry)
     from analysis.network import Network
-    from analysis.populations.robustness import DEFAULT_KS, ablation_curve, kick_robustness, noise_robustness
 
     if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
@@ -202,57 +194,105 @@ def run_population_analysis(
     with _timed(t, "forward"):
         run = w.forward(trials.obs)
         scores = score_actions(trials, run.actions)
-    hidden, mask = run.hidden, trials.mask
-    rep = PopulationReport(config, trials, scores, hidden, {}, timings=t)
+    rep = PopulationReport(config, trials, scores, run.hidden, {}, timings=t)
 
     if "populations" not in skip:
         with _timed(t, "populations"):
-            plus = minus = None
-            if attractors is None:
-                if attractor_source == "rollout":
-                    attractors, rep.decision_source = network_signatures(w, config, trials, hidden, scores.choice,
-                                                                         decision=decision_states, threshold=threshold)
-                elif attractor_source == "analysis":
-                    attractors, plus, minus = _attractor_analysis(w, config, end_of_stimulus_states(hidden, trials),
-                                                                  seed)
-                else:
-                    raise ValueError(f"attractor_source must be 'rollout' or 'analysis', got {attractor_source!r}")
-            rep.attractors = {k: activity_vector(v) for k, v in attractors.items()}
-            if plus is None:
-                plus = sorted(k for k in attractors if k == "FP+" or k.startswith("FP+#") or k == "FP1")
-                minus = sorted(k for k in attractors if k == "FP-" or k.startswith("FP-#") or k == "FP2")
-            rep.populations = assign_populations(attractors, plus=plus, minus=minus, gs=gs, threshold=threshold)
-            rep.readout = readout_symmetry(w.W_out, labels=rep.populations.labels)
+            _populations_step(rep, w, attractors, attractor_source, decision_states, gs, threshold, seed)
     labels = rep.populations.labels if rep.populations is not None else None
-
     if "selectivity" not in skip:
         with _timed(t, "selectivity"):
-            variables = task_variables(trials, choice=scores.choice)
-            rep.selectivity = selectivity(hidden, variables, mask, stage=trials.stage, populations=labels,
-                                          n_shuffles=n_shuffles, seed=seed, progress=progress)
-            if joint_information and labels is not None:
-                rep.joint_information = population_information(hidden, variables, labels, mask,
-                                                               stage=trials.stage, seed=seed)
+            _selectivity_step(rep, labels, n_shuffles, joint_information, seed, progress)
     if "connectivity" not in skip:
         with _timed(t, "connectivity"):
-            rep.connectivity = functional_connectivity(hidden, mask, n_shuffles=n_shuffles_connectivity, seed=seed,
-                                                       progress=progress)
-            rep.graph = graph_statistics(rep.connectivity.graph(), seed=seed)
-            if labels is not None:
-                rep.alignment = {
-                    "all": community_alignment(rep.graph["communities"], labels),
-                    "G+/G-": community_alignment(rep.graph["communities"], labels, include=["G+", "G-"]),
-                }
-                rep.blocks = structural_blocks(w.W_rec, labels, groups=["G+", "G-", "Ga", "Gs", "silent", "none"])
+            _connectivity_step(rep, w, labels, n_shuffles_connectivity, seed, progress)
+    _readout_steps(rep, w, skip, seed, progress)
+    _robustness_steps(rep, w, skip, n_trials, ablation_ks, ablation_repeats, robustness_dtype, seed, progress)
+    return rep
+
+
+# ---------------------------------------------------------------------------------------------------- the steps
+def _populations_step(rep: PopulationReport, w: Any, attractors: Optional[Mapping[str, Any]], attractor_source: str,
+                      decision_states: str, gs: str, threshold: float, seed: int) -> None:
+    """The attractors (given, or per ``attractor_source``), the populations they define and the readout's symmetry."""
+    from analysis.populations.groups import (activity_vector, assign_populations, end_of_stimulus_states,
+                                             network_signatures, readout_symmetry)
+
+    config, trials, hidden = rep.config, rep.trials, rep.hidden
+    plus = minus = None
+    if attractors is None:
+        if attractor_source == "rollout":
+            attractors, rep.decision_source = network_signatures(w, config, trials, hidden, rep.scores.choice,
+                                                                 decision=decision_states, threshold=threshold)
+        elif attractor_source == "analysis":
+            attractors, plus, minus = _attractor_analysis(w, config, end_of_stimulus_states(hidden, trials), seed)
+        else:
+            raise ValueError(f"attractor_source must be 'rollout' or 'analysis', got {attractor_source!r}")
+    rep.attractors = {k: activity_vector(v) for k, v in attractors.items()}
+    if plus is None:
+        plus = sorted(k for k in attractors if k == "FP+" or k.startswith("FP+#") or k == "FP1")
+        minus = sorted(k for k in attractors if k == "FP-" or k.startswith("FP-#") or k == "FP2")
+    rep.populations = assign_populations(attractors, plus=plus, minus=minus, gs=gs, threshold=threshold)
+    rep.readout = readout_symmetry(w.W_out, labels=rep.populations.labels)
+
+
+def _selectivity_step(rep: PopulationReport, labels: Optional[np.ndarray], n_shuffles: int, joint_information: bool,
+                      seed: int, progress: bool) -> None:
+    """Per-unit selectivity for the task variables (and the populations' joint information if asked)."""
+    from analysis.populations.information import population_information, selectivity, task_variables
+
+    trials, hidden, mask = rep.trials, rep.hidden, rep.trials.mask
+    variables = task_variables(trials, choice=rep.scores.choice)
+    rep.selectivity = selectivity(hidden, variables, mask, stage=trials.stage, populations=labels,
+                                  n_shuffles=n_shuffles, seed=seed, progress=progress)
+    if joint_information and labels is not None:
+        rep.joint_information = population_information(hidden, variables, labels, mask,
+                                                       stage=trials.stage, seed=seed)
+
+
+def _connectivity_step(rep: PopulationReport, w: Any, labels: Optional[np.ndarray], n_shuffles_connectivity: int,
+                       seed: int, progress: bool) -> None:
+    """Functional connectivity, its graph, and (with populations) community alignment and structural blocks."""
+    from analysis.populations.connectivity import (community_alignment, functional_connectivity, graph_statistics,
+                                                   structural_blocks)
+
+    rep.connectivity = functional_connectivity(rep.hidden, rep.trials.mask, n_shuffles=n_shuffles_connectivity,
+                                               seed=seed, progress=progress)
+    rep.graph = graph_statistics(rep.connectivity.graph(), seed=seed)
+    if labels is not None:
+        rep.alignment = {
+            "all": community_alignment(rep.graph["communities"], labels),
+            "G+/G-": community_alignment(rep.graph["communities"], labels, include=["G+", "G-"]),
+        }
+        rep.blocks = structural_blocks(w.W_rec, labels, groups=["G+", "G-", "Ga", "Gs", "silent", "none"])
+
+
+def _readout_steps(rep: PopulationReport, w: Any, skip: Sequence[str], seed: int, progress: bool) -> None:
+    """Decision crystallization and PCA dimensionality (each unless skipped)."""
+    from dm_envs.config import STIMULUS
+
+    from analysis.populations.crystallization import decision_crystallization
+    from analysis.populations.dimensionality import pca_variance
+
+    t, trials, hidden, mask = rep.timings, rep.trials, rep.hidden, rep.trials.mask
     if "crystallization" not in skip:
         with _timed(t, "crystallization"):
             rep.crystallization = decision_crystallization(
-                hidden, w.W_out, mask, b_out=w.b_out, choice=scores.choice, groups=trials.relevant_coherence,
+                hidden, w.W_out, mask, b_out=w.b_out, choice=rep.scores.choice, groups=trials.relevant_coherence,
                 align=trials.onset[:, STIMULUS], seed=seed, progress=progress,
             )
     if "dimensionality" not in skip:
         with _timed(t, "dimensionality"):
             rep.pca = pca_variance(hidden, mask)
+
+
+def _robustness_steps(rep: PopulationReport, w: Any, skip: Sequence[str], n_trials: int,
+                      ablation_ks: Optional[Sequence[int]], ablation_repeats: int, robustness_dtype: Any, seed: int,
+                      progress: bool) -> None:
+    """Accuracy under input noise, kicks and ablations (each unless skipped; noise only for noisy tasks)."""
+    from analysis.populations.robustness import DEFAULT_KS, ablation_curve, kick_robustness, noise_robustness
+
+    t, config, trials = rep.timings, rep.config, rep.trials
     if "robustness_noise" not in skip and config.noise != "none" and config.noise_amplitude > 0:
         with _timed(t, "robustness_noise"):
             rep.noise = noise_robustness(w, config, n_trials=n_trials, seed=seed, dtype=robustness_dtype,
@@ -268,7 +308,6 @@ def run_population_analysis(
             rep.ablation = ablation_curve(w, trials, DEFAULT_KS if ablation_ks is None else ablation_ks,
                                           groups=groups, n_repeats=ablation_repeats, seed=seed,
                                           dtype=robustness_dtype, progress=progress)
-    return rep
 
 
 def _attractor_analysis(w: Any, config: Any, starts: np.ndarray, seed: int) -> tuple[dict, list, list]:
