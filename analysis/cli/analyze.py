@@ -250,7 +250,7 @@ def _add_populations(asub: Any) -> None:
 
 def _run_populations(args: argparse.Namespace) -> int:
     from analysis.network import Network
-    from analysis.populations.pipeline import run_population_analysis, write_report
+    from analysis.populations.pipeline import run_population_analysis, step_progress, write_report
     from dm_envs import make_config
 
     from analysis.populations.generic import generic_map
@@ -265,10 +265,11 @@ def _run_populations(args: argparse.Namespace) -> int:
     if not isinstance(net, Network):
         print(f"{net.kind.upper()} policy: units = {_unit_text(net)}, active when |h| > "
               f"{_threshold_text(args.threshold)}; {net.n_units} units (generic path, analysis.populations.generic)")
-    rep = run_population_analysis(net, n_trials=args.trials, seed=args.seed, skip=args.skip, gs=args.gs,
-                                  threshold=args.threshold, n_shuffles=args.shuffles, progress=args.progress,
-                                  attractor_source=args.attractors, decision_states=args.decision_states,
-                                  joint_information=args.joint_information)
+    with step_progress(len(POPULATION_STEPS) - len(set(args.skip)), enabled=args.progress):  # a bar from the start
+        rep = run_population_analysis(net, n_trials=args.trials, seed=args.seed, skip=args.skip, gs=args.gs,
+                                      threshold=args.threshold, n_shuffles=args.shuffles, progress=args.progress,
+                                      attractor_source=args.attractors, decision_states=args.decision_states,
+                                      joint_information=args.joint_information)
     paths = write_report(rep, out, figures=not args.no_figures, fmt=args.fmt)
     s = rep.summary()
     line = f"accuracy {s['accuracy']:.3f}"

@@ -18,6 +18,7 @@ import csv
 import json
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence
@@ -113,11 +114,39 @@ class PopulationReport:
         return json_safe(out)
 
 
+_STEP_BAR: ContextVar[Any] = ContextVar("population_step_bar", default=None)
+
+
+@contextmanager
+def step_progress(n_steps: int = len(STEPS), enabled: bool = True) -> Iterator[Any]:
+    """A progress bar over the steps of :func:`run_population_analysis` (shown at once, naming the running step),
+    for the analyses run inside the ``with`` block (``dmd analyze populations`` uses it).
+
+    Example:
+        >>> with step_progress(enabled=False):
+        ...     rep = run_population_analysis(net, n_trials=100)          # doctest: +SKIP
+    """
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n_steps, desc="populations", unit="step", disable=not enabled)
+    token = _STEP_BAR.set(bar)
+    try:
+        yield bar
+    finally:
+        _STEP_BAR.reset(token)
+        bar.close()
+
+
 @contextmanager
 def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    bar = _STEP_BAR.get()
+    if bar is not None:
+        bar.set_postfix_str(name)
     t0 = time.perf_counter()
     yield
     timings[name] = time.perf_counter() - t0
+    if bar is not None:
+        bar.update(1)
 
 
 def run_population_analysis(
