@@ -401,3 +401,20 @@ def test_track_over_plain_sb3_checkpoints_of_an_lstm_run(tmp_path, capsys):
     assert main(["analyze", "track", str(run), "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "carries no task config" in err and len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------------------------- the example
+def test_the_lstm_vs_relu_example_compares_both_maps(tmp_path, capsys):
+    """examples/compare_lstm_relu.py, tiny: both networks trained by the same PPO on the same trials, both mapped."""
+    import runpy
+    from pathlib import Path
+
+    example = runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples" / "compare_lstm_relu.py"))
+    rows = example["main"](["--steps", "128", "--grid", "3", "--hidden", "4", "--envs", "2", "--n-steps", "32",
+                            "--eval-trials", "20", "--out", str(tmp_path)])
+    assert rows["relu"]["dynamics"] == "relu_exact" and rows["lstm"]["dynamics"] == "generic_lstm"
+    assert rows["relu"]["state_size"] == 4 and rows["lstm"]["state_size"] == 8
+    assert all(sum(r["counts"].values()) >= 18 for r in rows.values())  # 3 x 3 x 2 contexts, every point mapped
+    saved = json.loads((tmp_path / "comparison.json").read_text())
+    assert set(saved["networks"]) == {"relu", "lstm"} and (tmp_path / "lstm_attractor_map.png").exists()
+    assert "QP fraction (reachable)" in capsys.readouterr().out
