@@ -79,10 +79,26 @@ def generic_map(network: Any, config: Any = None) -> Any:
     if isinstance(network, (str, os.PathLike)):
         if not str(network).endswith(".zip") and not os.path.exists(str(network) + ".zip"):
             return None  # .npz weights
+        if _saved_rnn_policy(network):
+            return None  # the package's ReLU RNN: Network.load reads it (no second load here)
     elif not hasattr(getattr(network, "policy", network), "lstm_actor"):
         return None
     dyn = load_dynamics(network, config=config)
     return dyn if isinstance(dyn, TorchDynamics) else None
+
+
+def _saved_rnn_policy(path: Any) -> bool:
+    """Whether a zip's ``data`` names ``agents.RNNPolicy`` as its policy class (read without loading weights)."""
+    import json
+    import zipfile
+
+    p = str(path) if str(path).endswith(".zip") else str(path) + ".zip"
+    try:
+        with zipfile.ZipFile(p) as zf:
+            cls = json.loads(zf.read("data")).get("policy_class", {})
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError):
+        return False  # load_dynamics names the problem
+    return cls.get("__module__") == "agents.policy" and "RNNPolicy." in str(cls.get("__init__", ""))
 
 
 def unit_activity(dyn: Any, states: np.ndarray) -> np.ndarray:
