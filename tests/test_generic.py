@@ -401,6 +401,14 @@ def test_track_over_plain_sb3_checkpoints_of_an_lstm_run(tmp_path, capsys):
     assert main(["analyze", "track", str(run), "--out", str(out), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "carries no task config" in err and len(err.strip().splitlines()) == 1
+    # population membership over the same checkpoints (dmd analyze crystallization): units = the LSTM's h
+    from analysis.populations.tracking import track_populations
+
+    pt = track_populations(run, config=cfg, n_trials=30, progress=False)
+    assert [r["env_steps"] for r in pt.rows] == [32, 64] and pt.labels.shape == (2, 6)
+    assert main(["analyze", "crystallization", str(run), "-c", "1", "--out", str(tmp_path / "cryst"), "--trials",
+                 "30", "--no-progress"]) == 0
+    assert (tmp_path / "cryst" / "population_track.png").exists()
 
 
 # ---------------------------------------------------------------------------------------------- the example

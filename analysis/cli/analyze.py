@@ -287,8 +287,10 @@ def _run_populations(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- crystallization
 def _add_crystallization(asub: Any) -> None:
     p = asub.add_parser("crystallization", help="population membership over a run's checkpoints: when it stops changing")
-    p.add_argument("run", type=existing_folder, help="a run folder (final_model.zip, checkpoints/)")
+    p.add_argument("run", type=existing_folder, help="a run folder (final_model.zip, checkpoints/), or of plain SB3 "
+                                                     "zips of any recurrent policy (with -c)")
     _out_option(p)
+    _task_options(p, "the run's own; required for plain SB3 zips")
     p.add_argument("--trials", type=POSITIVE_INT, default=200)
     _seed_option(p)
     p.add_argument("--gs", choices=["silent", "stimulus"], default="stimulus")
@@ -302,8 +304,10 @@ def _run_crystallization(args: argparse.Namespace) -> int:
     from analysis.populations.figures import plot_population_track
     from analysis.populations.tracking import track_populations
 
+    args.model = str(Path(args.run) / "final_model.zip")  # whose task -o overrides without --complexity
+    config = _task_config(args)
     out = _make_folder(args.out)
-    tracking = track_populations(args.run, n_trials=args.trials, seed=args.seed, gs=args.gs,
+    tracking = track_populations(args.run, n_trials=args.trials, seed=args.seed, gs=args.gs, config=config,
                                  jaccard_threshold=args.jaccard, progress=args.progress)
     tracking.save(out)
     plot_population_track(tracking, out / f"population_track.{args.fmt}")
