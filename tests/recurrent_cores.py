@@ -17,7 +17,9 @@ from torch import nn
 class GRUCore(nn.GRU):
     """``nn.GRU`` with sb3-contrib's LSTM state interface: ``forward(x, (h, c)) -> (out, (h_n, 0))``."""
 
-    def forward(self, x: th.Tensor, state: Optional[tuple[th.Tensor, th.Tensor]] = None) -> Any:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        self, x: th.Tensor, state: Optional[tuple[th.Tensor, th.Tensor]] = None
+    ) -> Any:
         out, h_n = super().forward(x, None if state is None else state[0].contiguous())
         return out, (h_n, th.zeros_like(h_n))
 

@@ -292,7 +292,8 @@ def run_generic_population_analysis(
     from analysis.populations.connectivity import community_alignment, functional_connectivity, graph_statistics
     from analysis.populations.crystallization import Crystallization, decoder_accuracy, readout_commitment
     from analysis.populations.dimensionality import pca_variance
-    from analysis.populations.groups import activity_vector, assign_populations, end_of_stimulus_states, readout_symmetry
+    from analysis.populations.groups import (activity_vector, assign_populations, end_of_stimulus_states,
+                                             readout_symmetry)
     from analysis.populations.information import population_information, selectivity, task_variables
     from analysis.populations.pipeline import STEPS, PopulationReport, _timed
     from analysis.populations.robustness import DEFAULT_KS, ablation_curve, kick_robustness, noise_robustness
