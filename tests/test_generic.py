@@ -46,6 +46,15 @@ def circle_map(step_angle, lock=0.0, n=7):
     return TorchDynamics(step, 2)
 
 
+def sb3_steps(model, trials):
+    """``(t, actions, state)`` of SB3's ``predict`` at every step of the trials (reset at their start)."""
+    state, starts = None, np.ones(len(trials), dtype=bool)
+    for t in range(trials.obs.shape[1]):
+        actions, state = model.predict(trials.obs[:, t], state=state, episode_start=starts, deterministic=True)
+        starts[:] = False
+        yield t, actions, state
+
+
 # ---------------------------------------------------------------------------------------------- known answers
 def test_linear_contraction_has_its_one_fixed_point_with_the_matrix_eigenvalues():
     A = np.array([[0.5, 0.2], [0.0, 0.8]])
@@ -179,10 +188,7 @@ def test_a_stock_lstm_policy_is_a_torch_map_with_the_states_sb3_computes(lstm_mo
     assert dyn.metadata["path"] == str(path) and dyn.input_size == cfg.obs_dim
     tr = sample_trials(cfg, 5, np.random.default_rng(3))
     run = dyn.forward(tr)
-    state, starts = None, np.ones(5, dtype=bool)
-    for t in range(tr.obs.shape[1]):
-        actions, state = model.predict(tr.obs[:, t], state=state, episode_start=starts, deterministic=True)
-        starts[:] = False
+    for t, actions, state in sb3_steps(model, tr):
         np.testing.assert_allclose(run.hidden[:, t], np.concatenate([state[0][0], state[1][0]], 1), atol=1e-5)
         np.testing.assert_array_equal(actions, run.actions[:, t])
 
@@ -227,9 +233,15 @@ def test_cli_dynamics_on_models_without_metadata(lstm_model, tmp_path, capsys):
     assert "generic path" in capsys.readouterr().out
     rows = (out / "fixed_points.csv").read_text().splitlines()
     assert rows[0].startswith("stage,context,stable") and len(rows) > 1
-    code = main(["analyze", "populations", str(path), "--out", str(tmp_path / "pop"), "-c", "3", "--no-progress"])
-    err = capsys.readouterr().err
-    assert code == 2 and "only the package's ReLU RNN" in err and len(err.strip().splitlines()) == 1
+    # populations reads the LSTM's units h (was refused in one line before issue 12's generic populations)
+    code = main(["analyze", "populations", str(path), "--out", str(tmp_path / "pop"), "-c", "3", "--no-progress",
+                 "--trials", "40", "--shuffles", "20", "--skip", "robustness_noise", "robustness_ablation",
+                 "--format", "svg"])
+    printed = capsys.readouterr().out
+    assert code == 0 and "LSTM policy: units = the LSTM's h" in printed and "W_rec" in printed
+    s = json.loads((tmp_path / "pop" / "summary.json").read_text())
+    assert s["units"]["kind"] == "lstm" and s["units"]["n_units"] == 16 and s["units"]["state_size"] == 32
+    assert sum(s["populations"]["sizes"].values()) == 16 and (tmp_path / "pop" / "populations.svg").exists()
 
 
 def test_an_rnn_policy_saved_by_plain_sb3_code_takes_its_task_from_the_flags(tmp_path, capsys):
@@ -264,3 +276,153 @@ def test_an_rnn_policy_saved_by_plain_sb3_code_takes_its_task_from_the_flags(tmp
     lstm.save(tmp_path / "nan.zip")
     with pytest.raises(ValueError, match="nan.zip: lstm_actor.weight_hh_l0 has 1 non-finite"):
         load_dynamics(tmp_path / "nan.zip")
+
+
+# ---------------------------------------------------------------------------------------------- populations
+def test_populations_of_a_stock_lstm_policy_read_its_h_units(lstm_model):
+    """run_population_analysis on a saved MlpLstmPolicy zip: units are the LSTM's h (16 of the 32-dim (h, c)), signed,
+    active when |h| > 0.1; every step runs but the ReLU-only structural blocks of W_rec, which are named in a note."""
+    from analysis.populations.generic import GENERIC_THRESHOLD, effective_readout
+    from analysis.populations.pipeline import run_population_analysis, write_report
+
+    model, path, cfg = lstm_model
+    rep = run_population_analysis(path, cfg, n_trials=60, n_shuffles=20, n_shuffles_connectivity=5,
+                                  ablation_ks=(1, 4, 40), ablation_repeats=2)
+    assert rep.hidden.shape[2] == 16 and rep.info["kind"] == "lstm" and rep.info["threshold"] == GENERIC_THRESHOLD
+    assert len(rep.notes) == 1 and "W_rec" in rep.notes[0] and rep.blocks is None
+    dyn = load_dynamics(path, config=cfg)
+    run = dyn.forward(rep.trials)
+    np.testing.assert_allclose(rep.hidden, run.hidden[..., :16])  # h, not c
+    assert rep.scores.accuracy == pytest.approx(float(np.mean(rep.scores.correct)))
+    sizes = rep.populations.sizes
+    assert sum(sizes.values()) == 16 and rep.decision_source in ("attractors", "delay_end")
+    assert rep.selectivity.mi.shape[1] == 16 and rep.pca is not None and rep.connectivity is not None
+    assert rep.crystallization.decoder.accuracy.size and rep.noise.accuracy.shape == (6,)
+    assert rep.kicks.survival[0] == 1.0  # a zero kick changes no decision
+    assert rep.ablation.ks.tolist() == [1, 4] and rep.ablation.groups[0] == "random"  # k <= 16 units only
+    # the linearised readout of a linear head on h is the head's matrix: here a 16-16 tanh MLP, so it differs by
+    # state; it has the actions' rows and the units' columns
+    W = effective_readout(dyn, run.hidden[:5, -1])
+    assert W.shape == (3, 16) and np.isfinite(W).all()
+    s = rep.summary()
+    assert s["units"]["what"].startswith("the LSTM's h") and s["notes"] == rep.notes
+
+
+def test_the_generic_forward_silences_units_and_kicks_states(lstm_model):
+    _, path, cfg = lstm_model
+    dyn = load_dynamics(path, config=cfg)
+    tr = sample_trials(cfg, 6, np.random.default_rng(1))
+    base = dyn.forward(tr)
+    np.testing.assert_array_equal(dyn.forward(tr, unit_mask=np.ones(16, bool)).actions, base.actions)
+    off = dyn.forward(tr, unit_mask=np.arange(16) >= 4)
+    assert np.all(off.hidden[:, :, :4] == 0) and np.all(off.hidden[:, :, 16:20] == 0)  # h_i and c_i of units 0-3
+    assert np.any(off.hidden[:, :, 4:16] != base.hidden[:, :, 4:16])
+    kick = np.zeros((6, 32))
+    kick[:, 0] = 1.0
+    steps = np.full(6, 5)
+    kicked = dyn.forward(tr, kick=kick, kick_step=steps)
+    np.testing.assert_allclose(kicked.hidden[:, :5], base.hidden[:, :5])
+    np.testing.assert_allclose(kicked.hidden[:, 5, 0], base.hidden[:, 5, 0] + 1.0)
+    f32 = dyn.forward(tr, dtype=np.float32, return_hidden=False)
+    assert f32.hidden is None and np.abs(f32.logits - base.logits).max() < 1e-4
+
+
+# ---------------------------------------------------------------------------------------------- a GRU policy
+def test_a_gru_policy_end_to_end_attractor_map_and_populations(tmp_path, capsys):
+    """A GRU-core RecurrentPPO policy (tests/recurrent_cores.py) trained a few steps by stock RecurrentPPO: the generic
+    path reads its core as a GRU with the states SB3 computes, maps its attractors, and dmd analyze populations reads
+    its units."""
+    from recurrent_cores import GRUPolicy
+    from sb3_contrib import RecurrentPPO
+
+    from analysis.cli import main
+    from dm_envs.sb3 import make_sb3_vec_env
+
+    cfg = make_config(3)
+    model = RecurrentPPO(GRUPolicy, make_sb3_vec_env(4, config=cfg, seed=0),
+                         policy_kwargs=dict(lstm_hidden_size=12, net_arch=dict(pi=[12], vf=[12])), n_steps=32,
+                         batch_size=64, n_epochs=2, seed=0)
+    model.learn(128)
+    path = tmp_path / "gru12.zip"
+    model.save(path)
+    loaded = RecurrentPPO.load(path)
+    dyn = load_dynamics(path, config=cfg)
+    assert dyn.kind == "gru" and dyn.state_size == 12 and dyn.n_units == 12
+    tr = sample_trials(cfg, 4, np.random.default_rng(2))
+    run = dyn.forward(tr)
+    for t, actions, state in sb3_steps(loaded, tr):
+        np.testing.assert_allclose(run.hidden[:, t], state[0][0], atol=1e-5)
+        np.testing.assert_array_equal(actions, run.actions[:, t])
+    amap = attractor_map(dyn, 3, n_init=4, n_observed=4, trials=16, progress=False, **FAST)
+    s = amap.summary()
+    assert amap.info["dynamics"] == "generic_gru" and s["n_points"] == 18 and s["n_attractors"] >= 18
+    fast = ["--grid", "3", "--n-init", "3", "--observed", "2", "--trials", "12", "--n-transient", "100",
+            "--n-record", "200", "--no-progress", "--jobs", "1", "--no-figures"]
+    assert main(["analyze", "dynamics", str(path), "-c", "3", "--out", str(tmp_path / "dyn"), *fast]) == 0
+    assert json.loads((tmp_path / "dyn" / "summary.json").read_text())["dynamics"] == "generic_gru"
+    assert main(["analyze", "populations", str(path), "-c", "3", "--out", str(tmp_path / "pop"), "--trials", "40",
+                 "--shuffles", "20", "--skip", "connectivity", "robustness_noise", "robustness_ablation",
+                 "--attractors", "analysis", "--no-figures", "--no-progress"]) == 0
+    assert "GRU policy: units = the GRU's h" in capsys.readouterr().out
+    pop = json.loads((tmp_path / "pop" / "summary.json").read_text())
+    assert pop["units"]["kind"] == "gru" and sum(pop["populations"]["sizes"].values()) == 12
+
+
+# ---------------------------------------------------------------------------------------------- tracking
+def test_track_over_plain_sb3_checkpoints_of_an_lstm_run(tmp_path, capsys):
+    """dmd analyze track on a folder an SB3 user writes (CheckpointCallback into checkpoints/, then final_model.zip;
+    no metadata): the task from -c, accuracy evaluated by the map's forward pass, one row per checkpoint."""
+    from sb3_contrib import RecurrentPPO
+    from stable_baselines3.common.callbacks import CheckpointCallback
+
+    from analysis.cli import main
+    from analysis.dynamics.tracking import track
+    from dm_envs.sb3 import make_sb3_vec_env
+
+    cfg = make_config(1)
+    run = tmp_path / "lstm_run"
+    model = RecurrentPPO("MlpLstmPolicy", make_sb3_vec_env(2, config=cfg, seed=0),
+                         policy_kwargs=dict(lstm_hidden_size=6, net_arch=dict(pi=[], vf=[])), n_steps=16,
+                         batch_size=32, n_epochs=1, seed=0)
+    model.learn(64, callback=CheckpointCallback(save_freq=16, save_path=str(run / "checkpoints"), name_prefix="step"))
+    model.save(run / "final_model")
+    fast = dict(n_init=3, n_observed=2, trials=12, n_transient=100, n_record=200, progress=False, eval_trials=50)
+    with pytest.raises(ValueError, match="carries no task config"):
+        track(run, 3, **fast)
+    tr = track(run, 3, config=cfg, **fast)
+    assert [r["env_steps"] for r in tr.rows] == [32, 64] and tr.rows[-1]["checkpoint"] == "final_model"
+    assert all(r["accuracy_source"] == "evaluated" and 0.0 <= r["accuracy"] <= 1.0 for r in tr.rows)
+    assert tr.maps[0].info["dynamics"] == "generic_lstm" and tr.summary["n_checkpoints"] == 2
+    out = tmp_path / "track"
+    assert main(["analyze", "track", str(run), "-c", "1", "--out", str(out), "--grid", "3", "--n-init", "3",
+                 "--observed", "2", "--trials", "12", "--n-transient", "100", "--n-record", "200", "--eval-trials",
+                 "50", "--no-progress", "--jobs", "1"]) == 0
+    assert (out / "track.json").exists() and (out / "qp_fraction_track.png").exists()
+    assert main(["analyze", "track", str(run), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "carries no task config" in err and len(err.strip().splitlines()) == 1
+    # population membership over the same checkpoints (dmd analyze crystallization): units = the LSTM's h
+    from analysis.populations.tracking import track_populations
+
+    pt = track_populations(run, config=cfg, n_trials=30, progress=False)
+    assert [r["env_steps"] for r in pt.rows] == [32, 64] and pt.labels.shape == (2, 6)
+    assert main(["analyze", "crystallization", str(run), "-c", "1", "--out", str(tmp_path / "cryst"), "--trials",
+                 "30", "--no-progress"]) == 0
+    assert (tmp_path / "cryst" / "population_track.png").exists()
+
+
+# ---------------------------------------------------------------------------------------------- the example
+def test_the_lstm_vs_relu_example_compares_both_maps(tmp_path, capsys):
+    """examples/compare_lstm_relu.py, tiny: both networks trained by the same PPO on the same trials, both mapped."""
+    import runpy
+    from pathlib import Path
+
+    example = runpy.run_path(str(Path(__file__).resolve().parents[1] / "examples" / "compare_lstm_relu.py"))
+    rows = example["main"](["--steps", "128", "--grid", "3", "--hidden", "4", "--envs", "2", "--n-steps", "32",
+                            "--eval-trials", "20", "--out", str(tmp_path)])
+    assert rows["relu"]["dynamics"] == "relu_exact" and rows["lstm"]["dynamics"] == "generic_lstm"
+    assert rows["relu"]["state_size"] == 4 and rows["lstm"]["state_size"] == 8
+    assert all(sum(r["counts"].values()) >= 18 for r in rows.values())  # 3 x 3 x 2 contexts, every point mapped
+    saved = json.loads((tmp_path / "comparison.json").read_text())
+    assert set(saved["networks"]) == {"relu", "lstm"} and (tmp_path / "lstm_attractor_map.png").exists()
+    assert "QP fraction (reachable)" in capsys.readouterr().out

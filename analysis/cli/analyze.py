@@ -12,8 +12,9 @@ Each handler parses its options, calls the library and prints a summary line:
                                    membership stops changing over training
 =================================  =========================================================================
 
-``dynamics`` takes any sb3-contrib recurrent policy (the package's ReLU RNN exactly, LSTM/GRU policies by
-:mod:`analysis.dynamics.generic`); ``dynamics`` and ``populations`` take the task of a model saved without metadata
+``dynamics`` and ``populations`` take any sb3-contrib recurrent policy (the package's ReLU RNN exactly, LSTM/GRU
+policies by :mod:`analysis.dynamics.generic` and :mod:`analysis.populations.generic`, whose units are the core's
+``h``); ``dynamics`` and ``populations`` take the task of a model saved without metadata
 from ``--complexity N`` / ``-o KEY=VALUE``; every command that draws figures takes ``--format png|pdf|svg``.
 
 Examples::
@@ -21,6 +22,7 @@ Examples::
     dmd analyze dynamics runs/rl_seed0/final_model.zip --out runs/rl_seed0/dynamics
     dmd analyze dynamics lstm.zip --complexity 3 --out out/lstm --format pdf
     dmd analyze track runs/rl_seed0 --out runs/rl_seed0/track
+    dmd analyze track runs/lstm -c 3 --out out/lstm_track             # plain SB3 checkpoints of an LSTM policy
     dmd analyze populations runs/rl_seed0/final_model.zip --out runs/rl_seed0/populations
     dmd analyze crystallization runs/rl_seed0 --out runs/rl_seed0/crystallization
 """
@@ -167,7 +169,10 @@ def _add_track(asub: Any) -> None:
         help="attractor landscape over a run's checkpoints, beside accuracy (progressive sculpting)",
         description="analysis.dynamics.tracking.track over every checkpoint of a run folder",
     )
-    t.add_argument("run_dir", type=existing_folder, help="a run folder (checkpoints/, final_model.zip, metadata.json)")
+    t.add_argument("run_dir", type=existing_folder,
+                   help="a run folder (checkpoints/, final_model.zip, metadata.json), or a folder of plain SB3 zips of "
+                        "any recurrent policy (checkpoints/*.zip from CheckpointCallback, final_model.zip; with -c)")
+    _task_options(t, "the run's own; required for plain SB3 zips")
     _map_options(t, grid=11, n_init=16, observed=8, trials=128)
     t.add_argument("--stage", nargs="+", default=["stimulus"], choices=["stimulus", "delay", "decision"],
                    help="stage(s) to map; the first gives the main columns (default: stimulus)")
@@ -188,8 +193,10 @@ def _run_track(args: argparse.Namespace) -> int:
 
     _one_torch_thread()
     t0 = time.perf_counter()
+    args.model = str(Path(args.run_dir) / "final_model.zip")  # whose task -o overrides without --complexity
+    config = _task_config(args)
     out = _make_folder(args.out)
-    tr = track(args.run_dir, args.grid, args.stage, n_init=args.n_init, n_observed=args.observed,
+    tr = track(args.run_dir, args.grid, args.stage, config=config, n_init=args.n_init, n_observed=args.observed,
                trials=args.trials, seed=args.seed, checkpoints=args.checkpoints, evaluate=args.evaluate,
                eval_trials=args.eval_trials, change_tol=args.change_tol, progress=args.progress,
                n_transient=args.n_transient, n_record=args.n_record, n_jobs=args.jobs)
@@ -228,7 +235,9 @@ def _add_populations(asub: Any) -> None:
     p.add_argument("--decision-states", choices=("auto", "attractors", "delay_end"), default="auto",
                    help="decision signatures: delay-map attractors, end-of-delay states, or auto (attractors when "
                         "every choice has a bounded one)")
-    p.add_argument("--threshold", type=NON_NEGATIVE, default=1e-6, help="activity threshold on attractors")
+    p.add_argument("--threshold", type=NON_NEGATIVE, default=None,
+                   help="activity threshold on attractors (default 1e-6 for the ReLU RNN; 0.1 on |h| for LSTM, GRU "
+                        "and tanh cores, whose units are signed)")
     p.add_argument("--shuffles", type=COUNT, default=10000, help="stage-2 circular shifts of the selectivity test")
     p.add_argument("--joint-information", action="store_true",
                    help="also the joint GCMI of each population with each variable (per stage)")
@@ -241,19 +250,26 @@ def _add_populations(asub: Any) -> None:
 
 def _run_populations(args: argparse.Namespace) -> int:
     from analysis.network import Network
-    from analysis.populations.pipeline import run_population_analysis, write_report
+    from analysis.populations.pipeline import run_population_analysis, step_progress, write_report
     from dm_envs import make_config
 
+    from analysis.populations.generic import generic_map
+
     config = _task_config(args, fallback=3)
-    _relu_only(args.model)
-    net = Network.load(args.model, config=config)
+    net = generic_map(args.model, config)  # any other recurrent policy: its units are the core's h
+    if net is None:
+        net = Network.load(args.model, config=config)
     out = _make_folder(args.out)
-    if net.config is None:  # plain weights without --complexity: the paper's task
+    if net.config is None:  # plain weights or a model without --complexity: the paper's task
         net = net.with_config(make_config(3))
-    rep = run_population_analysis(net, n_trials=args.trials, seed=args.seed, skip=args.skip, gs=args.gs,
-                                  threshold=args.threshold, n_shuffles=args.shuffles, progress=args.progress,
-                                  attractor_source=args.attractors, decision_states=args.decision_states,
-                                  joint_information=args.joint_information)
+    if not isinstance(net, Network):
+        print(f"{net.kind.upper()} policy: units = {_unit_text(net)}, active when |h| > "
+              f"{_threshold_text(args.threshold)}; {net.n_units} units (generic path, analysis.populations.generic)")
+    with step_progress(len(POPULATION_STEPS) - len(set(args.skip)), enabled=args.progress):  # a bar from the start
+        rep = run_population_analysis(net, n_trials=args.trials, seed=args.seed, skip=args.skip, gs=args.gs,
+                                      threshold=args.threshold, n_shuffles=args.shuffles, progress=args.progress,
+                                      attractor_source=args.attractors, decision_states=args.decision_states,
+                                      joint_information=args.joint_information)
     paths = write_report(rep, out, figures=not args.no_figures, fmt=args.fmt)
     s = rep.summary()
     line = f"accuracy {s['accuracy']:.3f}"
@@ -262,6 +278,8 @@ def _run_populations(args: argparse.Namespace) -> int:
         line += f" | G+ {sizes['G+']} G- {sizes['G-']} Ga {sizes['Ga']} Gs {sizes['Gs']} | balance " + (
             f"{s['populations']['balance']:.2f}" if s["populations"]["balance"] is not None else "n/a")
     print(line)
+    for note in rep.notes:
+        print(f"note: {note}")
     print(f"wrote {len(paths)} files to {args.out} in {sum(rep.timings.values()):.1f} s")
     return 0
 
@@ -269,8 +287,10 @@ def _run_populations(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- crystallization
 def _add_crystallization(asub: Any) -> None:
     p = asub.add_parser("crystallization", help="population membership over a run's checkpoints: when it stops changing")
-    p.add_argument("run", type=existing_folder, help="a run folder (final_model.zip, checkpoints/)")
+    p.add_argument("run", type=existing_folder, help="a run folder (final_model.zip, checkpoints/), or of plain SB3 "
+                                                     "zips of any recurrent policy (with -c)")
     _out_option(p)
+    _task_options(p, "the run's own; required for plain SB3 zips")
     p.add_argument("--trials", type=POSITIVE_INT, default=200)
     _seed_option(p)
     p.add_argument("--gs", choices=["silent", "stimulus"], default="stimulus")
@@ -284,8 +304,10 @@ def _run_crystallization(args: argparse.Namespace) -> int:
     from analysis.populations.figures import plot_population_track
     from analysis.populations.tracking import track_populations
 
+    args.model = str(Path(args.run) / "final_model.zip")  # whose task -o overrides without --complexity
+    config = _task_config(args)
     out = _make_folder(args.out)
-    tracking = track_populations(args.run, n_trials=args.trials, seed=args.seed, gs=args.gs,
+    tracking = track_populations(args.run, n_trials=args.trials, seed=args.seed, gs=args.gs, config=config,
                                  jaccard_threshold=args.jaccard, progress=args.progress)
     tracking.save(out)
     plot_population_track(tracking, out / f"population_track.{args.fmt}")
@@ -297,22 +319,16 @@ def _run_crystallization(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _relu_only(model: str) -> None:
-    """Refuse, in one line, a model whose policy is not the package's ReLU RNN (the population analysis reads
-    units of ``relu(W_rec h + W_in x)``)."""
-    if not str(model).endswith(".zip") and not Path(str(model) + ".zip").exists():
-        return
-    import agents
+def _unit_text(dyn: Any) -> str:
+    from analysis.populations.generic import UNIT_TEXT
 
-    try:
-        policy = agents.load_model(model, rnn_only=False).policy
-    except (ValueError, FileNotFoundError):
-        return  # Network.load names the problem
-    if not isinstance(policy, agents.RNNPolicy):
-        core = type(getattr(policy, "lstm_actor", policy)).__name__
-        raise ValueError(f"{model}: dmd analyze populations supports only the package's ReLU RNN (agents.RNNPolicy), "
-                         f"not a {type(policy).__name__} with an {core} core: use dmd analyze dynamics, which maps "
-                         "any recurrent policy")
+    return UNIT_TEXT.get(dyn.kind, UNIT_TEXT["custom"])
+
+
+def _threshold_text(threshold: Optional[float]) -> str:
+    from analysis.populations.generic import GENERIC_THRESHOLD
+
+    return f"{GENERIC_THRESHOLD if threshold is None else threshold:g}"
 
 
 def _make_folder(path: str) -> Path:

@@ -399,29 +399,107 @@ class TorchDynamics:
 
         return stage_input(self.config, stage, **conditions)
 
-    def forward(self, trials: Union["TrialBatch", np.ndarray]) -> "Rollout":
-        """Run over whole trials from the zero state (SB3's order: read ``x_t``, update, act).
+    # ------------------------------------------------------------------ units
+    @property
+    def n_units(self) -> int:
+        """The hidden units ``h`` the policy's heads read, over every layer: an LSTM's ``h`` (not its cell state
+        ``c``), a GRU's or RNN's whole state; a custom map's whole state."""
+        if self.kind == "lstm":
+            return self.state_size // 2
+        return self.state_size
+
+    def unit_states(self, states: np.ndarray) -> np.ndarray:
+        """The units' part ``h`` of states ``(..., S)``: ``(..., n_units)`` (an LSTM's ``(h, c)`` loses ``c``)."""
+        return np.asarray(states)[..., : self.n_units]
+
+    def _unit_columns(self) -> np.ndarray:
+        """State columns of each unit, ``(n_units, k)``: ``h_i`` (and ``c_i`` for an LSTM)."""
+        idx = np.arange(self.n_units)
+        return np.stack([idx, idx + self.n_units], 1) if self.kind == "lstm" else idx[:, None]
+
+    def forward(
+        self,
+        trials: Union["TrialBatch", np.ndarray],
+        *,
+        unit_mask: Optional[np.ndarray] = None,
+        kick: Optional[np.ndarray] = None,
+        kick_step: Optional[np.ndarray] = None,
+        kick_relative: bool = False,
+        h0: Optional[np.ndarray] = None,
+        return_hidden: bool = True,
+        dtype: Any = np.float64,
+    ) -> "Rollout":
+        """Run over whole trials from the zero state (SB3's order: read ``x_t``, update, act), with optional
+        silenced units and kicks (the arguments of :meth:`analysis.network.Network.forward`).
+
+        Args:
+            trials: A :class:`dm_envs.TrialBatch` or observations ``(N, T, D)``.
+            unit_mask: ``(n_units,)`` or ``(N, n_units)`` units to keep; the others are **silenced**: their ``h_i``
+                (and an LSTM's ``c_i``) clamped to 0 at every step, so they drive nothing.
+            kick: ``(N, S)`` perturbation of the full state (an LSTM's ``(h, c)``) of trial ``n`` at step
+                ``kick_step[n]`` (after the update; ``-1``: none), re-masked.
+            kick_relative: Scale each kick by the norm of the state it perturbs.
+            h0: ``(S,)`` or ``(N, S)`` initial state (default 0).
+            return_hidden: Keep the states.
+            dtype: ``np.float32`` runs the float32 step when the map has one.
 
         Returns:
-            A :class:`~analysis.network.Rollout` whose ``hidden`` holds the full states ``(N, T, S)``.
+            A :class:`~analysis.network.Rollout` whose ``hidden`` holds the full states ``(N, T, S)``
+            (:meth:`unit_states` gives the units).
         """
         from analysis.network import Rollout
 
         batch = None if isinstance(trials, np.ndarray) else trials
         x = np.asarray(trials if batch is None else batch.obs, dtype=np.float64)
         N, T, D = x.shape
+        S = self.state_size
+        use32 = np.dtype(dtype) == np.float32 and self.step32 is not None
+        tdt = torch.float32 if use32 else torch.float64
+        step = self.step32 if use32 else self.step_fn
+        keep = None
+        if unit_mask is not None:
+            m = np.asarray(unit_mask)
+            m = m if m.dtype == bool else m != 0
+            if m.shape not in ((self.n_units,), (N, self.n_units)):
+                raise ValueError(f"unit_mask must have shape ({self.n_units},) or ({N}, {self.n_units}), got {m.shape}")
+            full = np.ones((N, S), dtype=bool)
+            cols = self._unit_columns()
+            m = np.broadcast_to(m, (N, self.n_units))
+            for j in range(cols.shape[1]):
+                full[:, cols[:, j]] = m
+            keep = torch.from_numpy(full.astype(np.float64)).to(tdt)
+        kick_t = ks = None
+        if kick is not None:
+            kick_t = torch.from_numpy(np.asarray(kick, dtype=np.float64)).to(tdt)
+            if tuple(kick_t.shape) != (N, S):
+                raise ValueError(f"kick must have shape ({N}, {S}), got {tuple(kick_t.shape)}")
+            ks = np.full(N, -1, np.int64) if kick_step is None else np.asarray(kick_step, np.int64)
         with torch.no_grad():
-            u = self.inputs(x.reshape(N * T, D)).reshape(N, T, -1)
-            s = torch.zeros(N, self.state_size, dtype=torch.float64)
-            states = []
+            u = self.inputs(x.reshape(N * T, D)).reshape(N, T, -1).to(tdt)
+            s = (torch.zeros(N, S, dtype=tdt) if h0 is None else
+                 torch.from_numpy(np.broadcast_to(np.asarray(h0, np.float64), (N, S)).copy()).to(tdt))
+            if keep is not None:
+                s = s * keep
+            states, logits = [], []
             for t in range(T):
-                s = self.step_fn(s, u[:, t])
-                states.append(s)
-            hidden = torch.stack(states, dim=1)
-            logits = (self.readout_fn(hidden.reshape(N * T, -1)).reshape(N, T, -1) if self.readout_fn is not None
-                      else torch.zeros(N, T, 0, dtype=torch.float64))
-        actions = logits.argmax(dim=-1).numpy().astype(np.int64) if self.n_actions else np.zeros((N, T), np.int64)
-        return Rollout(hidden=hidden.numpy(), logits=logits.numpy(), actions=actions, trials=batch,
+                s = step(s, u[:, t])
+                if keep is not None:
+                    s = s * keep
+                if ks is not None and (ks == t).any():
+                    rows = torch.from_numpy(np.flatnonzero(ks == t))
+                    k = kick_t[rows]
+                    if kick_relative:
+                        k = k * torch.linalg.vector_norm(s[rows], dim=1, keepdim=True)
+                    s = s.clone()
+                    s[rows] = s[rows] + k if keep is None else (s[rows] + k) * keep[rows]
+                if return_hidden:
+                    states.append(s)
+                if self.readout_fn is not None:
+                    logits.append(self.readout_fn(s.to(torch.float64)))
+            hidden = torch.stack(states, dim=1).to(torch.float64).numpy() if return_hidden else None
+            lg = (torch.stack(logits, dim=1).numpy() if logits else np.zeros((N, T, 0)))
+        actions = lg.argmax(axis=-1).astype(np.int64) if self.n_actions else np.zeros((N, T), np.int64)
+        return Rollout(hidden=hidden, logits=lg, actions=actions, trials=batch,
                        config=self.config if self.config is not None else getattr(batch, "config", None))
 
 

@@ -132,6 +132,47 @@ def _curve_accuracy(run: RunDir, ckpt: Checkpoint) -> Optional[float]:
     return None
 
 
+def _run_models(run_dir: RunDir) -> list[Checkpoint]:
+    """The run's distinct networks (:meth:`RunDir.models`); a folder of plain SB3 zips without the package's metadata
+    (``checkpoints/*.zip`` of SB3's ``CheckpointCallback``, ``final_model.zip``: an LSTM or GRU policy trained in
+    plain SB3 code) gives its zips at the ``num_timesteps`` each saved."""
+    import json
+    import zipfile
+
+    try:
+        return run_dir.models()
+    except FileNotFoundError:
+        pass
+    by_steps: dict[int, list[Path]] = {}
+    paths = sorted(run_dir.checkpoints.glob("*.zip")) + ([run_dir.final_model] if run_dir.final_model.exists() else [])
+    for path in paths:
+        try:
+            with zipfile.ZipFile(path) as zf:
+                steps = int(json.loads(zf.read("data"))["num_timesteps"])
+        except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError):
+            continue
+        by_steps.setdefault(steps, []).append(path)
+    if not by_steps:
+        raise FileNotFoundError(f"no readable model in {run_dir.root} (expected checkpoints/*.zip or final_model.zip)")
+    out = []
+    for steps in sorted(by_steps):
+        fs = sorted(by_steps[steps], key=lambda f: (f.stem != "final_model", f.stem))
+        out.append(Checkpoint(fs[0], fs[0].stem, steps, tuple(f.stem for f in fs[1:])))
+    return out
+
+
+def _policy_accuracy(model: Any, dyn: Any, batch: Any) -> float:
+    """Greedy accuracy on ``batch``: :func:`agents.evaluate_policy` for the package's RNN, the map's own forward
+    pass (the states SB3 computes) for any other recurrent policy."""
+    import agents
+
+    if isinstance(getattr(model, "policy", model), agents.RNNPolicy):
+        return float(agents.evaluate_policy(model, batch).accuracy)
+    from dm_envs import score_actions
+
+    return float(score_actions(batch, dyn.forward(batch, return_hidden=False).actions).accuracy)
+
+
 def _map_row(amap: AttractorMap, prefix: str = "") -> dict[str, Any]:
     s = amap.summary()
     row: dict[str, Any] = dict(
@@ -198,6 +239,7 @@ def track(
     eval_trials: int = 1000,
     change_tol: float = 0.0,
     progress: bool = True,
+    config: Any = None,
     **map_kwargs: Any,
 ) -> Tracking:
     """The attractor landscape over a run's checkpoints, beside each checkpoint's accuracy.
@@ -224,6 +266,9 @@ def track(
         change_tol: A consecutive change of the dominant-kind map up to this fraction of grid points counts as no
             change (for ``summary["map_stable_from"]``).
         progress: Progress bar over checkpoints.
+        config: The task (:class:`dm_envs.TaskConfig`; default: the last checkpoint's metadata). Needed for a run of
+            plain SB3 zips (any sb3-contrib recurrent policy, e.g. an LSTM saved by ``CheckpointCallback``; their
+            maps go through :mod:`analysis.dynamics.generic`).
         **map_kwargs: Passed to :func:`attractor_map` (and on to ``find_attractors``).
 
     Returns:
@@ -256,14 +301,21 @@ def track(
             raise ValueError(f"stage must be one of {MAP_STAGES}, got {s!r}")
     root = Path(run_folder)
     run_dir = RunDir(root)
-    ckpts = run_dir.models()
+    ckpts = _run_models(run_dir)
     if checkpoints is not None:
         names = {c.name for c in ckpts} | {a for c in ckpts for a in c.aliases}
         unknown = sorted(set(checkpoints) - names)
         if unknown:
             raise ValueError(f"unknown checkpoints {unknown}; the run has {sorted(names)}")
         ckpts = [c for c in ckpts if c.name in checkpoints or set(c.aliases) & set(checkpoints)]
-    cfg = TaskConfig.from_dict(agents.load_metadata(ckpts[-1].path)["task_config"])
+    if config is not None:
+        cfg = config
+    else:
+        try:
+            cfg = TaskConfig.from_dict(agents.load_metadata(ckpts[-1].path)["task_config"])
+        except (agents.ModelLoadError, KeyError) as err:
+            raise ValueError(f"{ckpts[-1].path} carries no task config: pass config= (dmd analyze track "
+                             "--complexity N)") from err
     batch = sample_trials(cfg, int(trials), np.random.default_rng(seed), noise=True)
     eval_batch = None
     end_steps = max(c.env_steps for c in ckpts)
@@ -272,15 +324,17 @@ def track(
     bar = tqdm(ckpts, desc="checkpoints", unit="ckpt", disable=not progress)
     for ck in bar:
         bar.set_postfix_str(ck.name)
-        model = agents.load_model(ck.path)
-        dyn, _ = _as_dynamics(model)
+        model = agents.load_model(ck.path, rnn_only=False)
+        dyn, source = _as_dynamics(model)  # source: the RNNPolicy model (exact SB3 states), else None
+        if dyn.config is None or config is not None:
+            dyn = dyn.with_config(cfg)
         dyn.metadata["path"] = str(ck.path)
-        run = _get_rollout(dyn, model, batch, seed)
+        run = _get_rollout(dyn, source, batch, seed)
         acc, source = (None, None) if evaluate == "always" else (_curve_accuracy(run_dir, ck), "curve")
         if acc is None and evaluate != "never":
             if eval_batch is None:
                 eval_batch = sample_trials(cfg, int(eval_trials), np.random.default_rng([seed, 0xE7A1]))
-            acc, source = float(agents.evaluate_policy(model, eval_batch).accuracy), "evaluated"
+            acc, source = _policy_accuracy(model, dyn, eval_batch), "evaluated"
         row: dict[str, Any] = dict(checkpoint=ck.name, aliases=list(ck.aliases), env_steps=ck.env_steps,
                                    progress=ck.env_steps / end_steps if end_steps else 1.0, accuracy=acc,
                                    accuracy_source=source if acc is not None else None)

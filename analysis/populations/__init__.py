@@ -10,10 +10,12 @@
 ``robustness``         accuracy under input noise, hidden-state kicks and silenced units
 ``tracking``           :func:`track_populations`: populations over a run's checkpoints
 ``pipeline``           :func:`run_population_analysis`: every step on one network, and its files
+``generic``            the same report for any other recurrent policy (LSTM, GRU, tanh RNN): units = the core's ``h``
 ``figures``            the figures of all of the above
 =====================  ===========================================================================================
 
-Every analysis takes an :class:`analysis.network.Network` and trials from :mod:`dm_envs`.
+Every analysis takes an :class:`analysis.network.Network` and trials from :mod:`dm_envs` (``generic`` a
+:class:`~analysis.dynamics.generic.TorchDynamics`).
 """
 
 from analysis.populations.groups import (

@@ -18,6 +18,7 @@ import csv
 import json
 import time
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence
@@ -65,6 +66,8 @@ class PopulationReport:
     ablation: Any = None
     decision_source: Optional[str] = None
     timings: dict[str, float] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The numbers, JSON-serialisable (per-unit arrays are in the CSV tables)."""
@@ -78,6 +81,10 @@ class PopulationReport:
             "decision_source": self.decision_source,
             "timings_s": self.timings,
         }
+        if self.info:  # the generic path (analysis.populations.generic): what a unit is
+            out["units"] = self.info
+        if self.notes:
+            out["notes"] = self.notes
         if self.populations is not None:
             p = self.populations.to_dict()
             out["populations"] = {k: p[k] for k in ("sizes", "fractions", "balance", "gs", "threshold", "signatures")}
@@ -107,11 +114,39 @@ class PopulationReport:
         return json_safe(out)
 
 
+_STEP_BAR: ContextVar[Any] = ContextVar("population_step_bar", default=None)
+
+
+@contextmanager
+def step_progress(n_steps: int = len(STEPS), enabled: bool = True) -> Iterator[Any]:
+    """A progress bar over the steps of :func:`run_population_analysis` (shown at once, naming the running step),
+    for the analyses run inside the ``with`` block (``dmd analyze populations`` uses it).
+
+    Example:
+        >>> with step_progress(enabled=False):
+        ...     rep = run_population_analysis(net, n_trials=100)          # doctest: +SKIP
+    """
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=n_steps, desc="populations", unit="step", disable=not enabled)
+    token = _STEP_BAR.set(bar)
+    try:
+        yield bar
+    finally:
+        _STEP_BAR.reset(token)
+        bar.close()
+
+
 @contextmanager
 def _timed(timings: dict[str, float], name: str) -> Iterator[None]:
+    bar = _STEP_BAR.get()
+    if bar is not None:
+        bar.set_postfix_str(name)
     t0 = time.perf_counter()
     yield
     timings[name] = time.perf_counter() - t0
+    if bar is not None:
+        bar.update(1)
 
 
 def run_population_analysis(
@@ -125,7 +160,7 @@ def run_population_analysis(
     decision_states: str = "auto",
     skip: Sequence[str] = (),
     gs: str = "stimulus",
-    threshold: float = 1e-6,
+    threshold: Optional[float] = None,
     n_shuffles: int = 10000,
     n_shuffles_connectivity: int = 100,
     ablation_ks: Optional[Sequence[int]] = None,
@@ -136,9 +171,12 @@ def run_population_analysis(
 ) -> PopulationReport:
     """Run the whole analysis of one network on ``n_trials`` trials of its task.
 
+    Any other sb3-contrib recurrent policy (LSTM, GRU, tanh RNN) goes to
+    :func:`analysis.populations.generic.run_generic_population_analysis` (units: the core's ``h``; see there).
+
     Args:
         network: The :class:`~analysis.network.Network` (or anything :meth:`Network.load` reads: a model zip, an
-            ``.npz``, a loaded model).
+            ``.npz``, a loaded model), or any recurrent policy's model zip, model or ``TorchDynamics``.
         config: The task (:class:`dm_envs.TaskConfig`; default: the network's own).
         n_trials: Evaluation trials (noise on), sampled with ``seed``.
         seed: Seed of everything (trials, shuffles, folds, kicks, ablations).
@@ -154,7 +192,8 @@ def run_population_analysis(
             reports from), ``"attractors"`` or ``"delay_end"``; the one used is ``decision_source`` in the summary.
         skip: Steps of :data:`STEPS` to skip.
         gs: Reading of ``Gs`` (``"silent"`` or ``"stimulus"``).
-        threshold: Activity threshold of the population assignment.
+        threshold: Activity threshold of the population assignment (default 1e-6; 0.1 on ``|h|`` for the
+            generic path).
         n_shuffles: Stage-2 shifts of the selectivity test.
         n_shuffles_connectivity: Shifts of the connectivity test.
         ablation_ks: Numbers of silenced units (default :data:`analysis.populations.robustness.DEFAULT_KS`).
@@ -179,6 +218,17 @@ def run_population_analysis(
 
     from analysis.network import Network
 
+    from analysis.populations.generic import generic_map, run_generic_population_analysis
+
+    generic = generic_map(network, config)
+    if generic is not None:  # any other recurrent policy: the same report on its units h
+        return run_generic_population_analysis(
+            generic, n_trials=n_trials, seed=seed, attractors=attractors, attractor_source=attractor_source,
+            decision_states=decision_states, skip=skip, gs=gs, threshold=threshold, n_shuffles=n_shuffles,
+            n_shuffles_connectivity=n_shuffles_connectivity, ablation_ks=ablation_ks,
+            ablation_repeats=ablation_repeats, robustness_dtype=robustness_dtype,
+            joint_information=joint_information, progress=progress)
+    threshold = 1e-6 if threshold is None else threshold
     if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold >= 0):
         raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
     unknown = sorted(set(skip) - set(STEPS))

@@ -54,6 +54,14 @@ def _binomial_se(p: np.ndarray, n: Optional[int]) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------------------- scoring
+def _model(network: Any) -> Any:
+    """The map to run: a :class:`~analysis.dynamics.generic.TorchDynamics` (any other recurrent policy, whose units
+    are its ``h``) as it is, else :meth:`Network.load`."""
+    if hasattr(network, "unit_states") and hasattr(network, "step_fn"):
+        return network
+    return Network.load(network)
+
+
 def evaluate(network: Any, trials: Any, **forward_kwargs: Any) -> Any:
     """Score the greedy policy of ``network`` on ``trials`` (:func:`dm_envs.score_actions`).
 
@@ -70,7 +78,7 @@ def evaluate(network: Any, trials: Any, **forward_kwargs: Any) -> Any:
     """
     from dm_envs import score_actions
 
-    run = Network.load(network).forward(trials.obs, return_hidden=False, **forward_kwargs)
+    run = _model(network).forward(trials.obs, return_hidden=False, **forward_kwargs)
     return score_actions(trials, run.actions)
 
 
@@ -238,7 +246,7 @@ def kick_robustness(
     from dm_envs import STAGES, score_actions
 
     sid = STAGES.index(stage)
-    net = Network.load(network)
+    net = _model(network)
     base = score_actions(trials, net.forward(trials.obs, return_hidden=False, dtype=dtype).actions)
     dur = trials.duration[:, sid]
     step = trials.onset[:, sid] + np.minimum(np.floor(position * dur).astype(np.int64), np.maximum(dur - 1, 0))
@@ -385,8 +393,8 @@ def ablation_curve(
 
     from dm_envs import score_actions
 
-    w = Network.load(network)
-    H, N = w.hidden_size, len(trials)
+    w = _model(network)
+    H, N = getattr(w, "n_units", w.hidden_size), len(trials)
     pools: dict[str, np.ndarray] = {}
     if include_random:
         pools["random"] = np.arange(H)

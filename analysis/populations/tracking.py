@@ -64,26 +64,30 @@ def track_populations(
     n_trials: int = 200,
     seed: int = 0,
     gs: str = "stimulus",
-    threshold: float = 1e-6,
+    threshold: Optional[float] = None,
     jaccard_threshold: float = 0.9,
     attractor_kinds: Optional[Sequence[Any]] = None,
     decision: str = "auto",
     progress: bool = True,
+    config: Any = None,
 ) -> PopulationTracking:
     """Assign populations at every checkpoint of ``run_folder`` and find when membership stops changing.
 
     Args:
-        run_folder: A run folder written by :func:`agents.train_rl` or :func:`agents.train_sl`.
+        run_folder: A run folder written by :func:`agents.train_rl` or :func:`agents.train_sl`, or of plain SB3 zips
+            of any recurrent policy (as :func:`analysis.dynamics.tracking.track` reads them; units: the core's ``h``,
+            :mod:`analysis.populations.generic`).
         n_trials: Trials whose end-of-stimulus states seed the attractor search (the same trials at every
             checkpoint).
         seed: Seed of those trials.
         gs: Reading of ``Gs`` (``"silent"`` or ``"stimulus"``; see :func:`~analysis.populations.groups.assign_populations`).
-        threshold: Activity threshold of the assignment.
+        threshold: Activity threshold of the assignment (default 1e-6; 0.1 on ``|h|`` for other cores).
         jaccard_threshold: Minimum Jaccard similarity of every group for a stable transition.
         attractor_kinds: Optional, per checkpoint, the attractor types (e.g. from :func:`analysis.dynamics.maps.track`) that
             must also stop changing.
         decision: Source of the decision signatures (see :func:`analysis.populations.groups.network_signatures`).
         progress: Show a progress bar over checkpoints.
+        config: The task (default: the checkpoints' metadata; needed for plain SB3 zips).
 
     Returns:
         The :class:`PopulationTracking`.
@@ -94,24 +98,36 @@ def track_populations(
     from analysis.populations.groups import assign_populations, balance_index, membership_jaccard, network_signatures
     from dm_envs import sample_trials, score_actions
 
+    from analysis.dynamics.tracking import _run_models
+    from analysis.populations.generic import GENERIC_THRESHOLD, generic_map, generic_signatures
+
     run_dir = RunDir(run_folder)
-    checkpoints = run_dir.models()
+    checkpoints = _run_models(run_dir)
     last_steps = max(c.env_steps for c in checkpoints) or 1
     accuracy = run_dir.accuracy_curve()
     trials = None
     rows: list[dict[str, Any]] = []
     labels: list[np.ndarray] = []
     for ckpt in tqdm(checkpoints, desc="populations over training", unit="ckpt", disable=not progress):
-        w = Network.load(ckpt.path)
+        w = generic_map(ckpt.path, config)  # any other recurrent policy; else the ReLU RNN's exact Network
+        generic = w is not None
+        w = w if generic else Network.load(ckpt.path, config=config)
         if trials is None:
             config = w.config
+            if config is None:
+                raise ValueError(f"{ckpt.path} carries no task config: pass config= (--complexity N)")
             trials = sample_trials(config, n_trials, np.random.default_rng([seed, 0x909]))
+        thr = (GENERIC_THRESHOLD if generic else 1e-6) if threshold is None else threshold
         run = w.forward(trials.obs)
         choice = score_actions(trials, run.actions).choice
-        attractors, source = network_signatures(w, config, trials, run.hidden, choice, decision=decision)
+        if generic:
+            attractors, source = generic_signatures(w, config, trials, run.hidden, choice, decision=decision,
+                                                    threshold=thr)
+        else:
+            attractors, source = network_signatures(w, config, trials, run.hidden, choice, decision=decision)
         plus = [k for k in attractors if k in ("FP+", "FP1")]
         minus = [k for k in attractors if k in ("FP-", "FP2")]
-        pops = assign_populations(attractors, plus=plus, minus=minus, gs=gs, threshold=threshold)
+        pops = assign_populations(attractors, plus=plus, minus=minus, gs=gs, threshold=thr)
         row: dict[str, Any] = {
             "checkpoint": ckpt.name,
             "env_steps": ckpt.env_steps,
