@@ -289,14 +289,11 @@ def run_generic_population_analysis(
     from dm_envs import sample_trials, score_actions
     from dm_envs.config import STIMULUS
 
-    from analysis.populations.connectivity import community_alignment, functional_connectivity, graph_statistics
     from analysis.populations.crystallization import Crystallization, decoder_accuracy, readout_commitment
     from analysis.populations.dimensionality import pca_variance
-    from analysis.populations.groups import (activity_vector, assign_populations, end_of_stimulus_states,
-                                             readout_symmetry)
-    from analysis.populations.information import population_information, selectivity, task_variables
-    from analysis.populations.pipeline import STEPS, PopulationReport, _timed
-    from analysis.populations.robustness import DEFAULT_KS, ablation_curve, kick_robustness, noise_robustness
+    from analysis.populations.pipeline import (STEPS, PopulationReport, _connectivity_step, _populations_step,
+                                               _robustness_steps, _selectivity_step, _timed)
+    from analysis.populations.robustness import DEFAULT_KS
 
     threshold = GENERIC_THRESHOLD if threshold is None else threshold
     if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold >= 0):
@@ -326,45 +323,15 @@ def run_generic_population_analysis(
 
     if "populations" not in skip:
         with _timed(t, "populations"):
-            plus = minus = None
-            if attractors is None:
-                if attractor_source == "rollout":
-                    attractors, rep.decision_source = generic_signatures(
-                        dyn, config, trials, states, scores.choice, decision=decision_states, threshold=threshold)
-                elif attractor_source == "analysis":
-                    attractors, plus, minus = _analysis_signatures(dyn, config,
-                                                                   end_of_stimulus_states(states, trials), seed)
-                else:
-                    raise ValueError(f"attractor_source must be 'rollout' or 'analysis', got {attractor_source!r}")
-            rep.attractors = {k: activity_vector(v) for k, v in attractors.items()}
-            if plus is None:
-                plus = sorted(k for k in attractors if k == "FP+" or k.startswith("FP+#") or k == "FP1")
-                minus = sorted(k for k in attractors if k == "FP-" or k.startswith("FP-#") or k == "FP2")
-            rep.populations = assign_populations(attractors, plus=plus, minus=minus, gs=gs, threshold=threshold)
-            from dm_envs.config import DECISION
-
-            last = states[np.arange(len(trials)), trials.onset[:, DECISION] - 1]
-            rep.readout = readout_symmetry(effective_readout(dyn, last[:200]), labels=rep.populations.labels)
+            _populations_step(rep, dyn, attractors, attractor_source, decision_states, gs, threshold, seed,
+                              states=states)
     labels = rep.populations.labels if rep.populations is not None else None
-
     if "selectivity" not in skip:
         with _timed(t, "selectivity"):
-            variables = task_variables(trials, choice=scores.choice)
-            rep.selectivity = selectivity(hidden, variables, mask, stage=trials.stage, populations=labels,
-                                          n_shuffles=n_shuffles, seed=seed, progress=progress)
-            if joint_information and labels is not None:
-                rep.joint_information = population_information(hidden, variables, labels, mask,
-                                                               stage=trials.stage, seed=seed)
-    if "connectivity" not in skip:
+            _selectivity_step(rep, labels, n_shuffles, joint_information, seed, progress)
+    if "connectivity" not in skip:  # functional connectivity only: the structural blocks need W_rec
         with _timed(t, "connectivity"):
-            rep.connectivity = functional_connectivity(hidden, mask, n_shuffles=n_shuffles_connectivity, seed=seed,
-                                                       progress=progress)
-            rep.graph = graph_statistics(rep.connectivity.graph(), seed=seed)
-            if labels is not None:
-                rep.alignment = {
-                    "all": community_alignment(rep.graph["communities"], labels),
-                    "G+/G-": community_alignment(rep.graph["communities"], labels, include=["G+", "G-"]),
-                }
+            _connectivity_step(rep, dyn, labels, n_shuffles_connectivity, seed, progress)
     if "crystallization" not in skip:
         with _timed(t, "crystallization"):
             align = trials.onset[:, STIMULUS]
@@ -376,19 +343,6 @@ def run_generic_population_analysis(
     if "dimensionality" not in skip:
         with _timed(t, "dimensionality"):
             rep.pca = pca_variance(hidden, mask)
-    if "robustness_noise" not in skip and config.noise != "none" and config.noise_amplitude > 0:
-        with _timed(t, "robustness_noise"):
-            rep.noise = noise_robustness(dyn, config, n_trials=n_trials, seed=seed, dtype=robustness_dtype,
-                                         progress=progress)
-    if "robustness_kicks" not in skip:
-        with _timed(t, "robustness_kicks"):
-            rep.kicks = kick_robustness(dyn, trials, seed=seed, dtype=robustness_dtype, progress=progress)
-    if "robustness_ablation" not in skip:
-        with _timed(t, "robustness_ablation"):
-            groups_ = None
-            if rep.populations is not None:
-                groups_ = {g: rep.populations.indices(g) for g in ("G+", "G-")}
-            ks = [k for k in (DEFAULT_KS if ablation_ks is None else ablation_ks) if k <= dyn.n_units]
-            rep.ablation = ablation_curve(dyn, trials, ks, groups=groups_, n_repeats=ablation_repeats, seed=seed,
-                                          dtype=robustness_dtype, progress=progress)
+    ks = [k for k in (DEFAULT_KS if ablation_ks is None else ablation_ks) if k <= dyn.n_units]
+    _robustness_steps(rep, dyn, skip, n_trials, ks, ablation_repeats, robustness_dtype, seed, progress)
     return rep

@@ -263,19 +263,29 @@ def run_population_analysis(
 
 # ---------------------------------------------------------------------------------------------------- the steps
 def _populations_step(rep: PopulationReport, w: Any, attractors: Optional[Mapping[str, Any]], attractor_source: str,
-                      decision_states: str, gs: str, threshold: float, seed: int) -> None:
-    """The attractors (given, or per ``attractor_source``), the populations they define and the readout's symmetry."""
+                      decision_states: str, gs: str, threshold: float, seed: int,
+                      states: Optional[np.ndarray] = None) -> None:
+    """The attractors (given, or per ``attractor_source``), the populations they define and the readout's symmetry.
+
+    ``states`` (the full recurrent states of the trials) marks the generic path (:mod:`analysis.populations.generic`):
+    its signatures, its attractor search and its linearised readout stand in for the ReLU network's."""
     from analysis.populations.groups import (activity_vector, assign_populations, end_of_stimulus_states,
                                              network_signatures, readout_symmetry)
 
     config, trials, hidden = rep.config, rep.trials, rep.hidden
+    generic = states is not None
+    if generic:
+        from analysis.populations import generic as g
+    states = hidden if states is None else states
     plus = minus = None
     if attractors is None:
         if attractor_source == "rollout":
-            attractors, rep.decision_source = network_signatures(w, config, trials, hidden, rep.scores.choice,
-                                                                 decision=decision_states, threshold=threshold)
+            signatures = g.generic_signatures if generic else network_signatures
+            attractors, rep.decision_source = signatures(w, config, trials, states, rep.scores.choice,
+                                                         decision=decision_states, threshold=threshold)
         elif attractor_source == "analysis":
-            attractors, plus, minus = _attractor_analysis(w, config, end_of_stimulus_states(hidden, trials), seed)
+            search = g._analysis_signatures if generic else _attractor_analysis
+            attractors, plus, minus = search(w, config, end_of_stimulus_states(states, trials), seed)
         else:
             raise ValueError(f"attractor_source must be 'rollout' or 'analysis', got {attractor_source!r}")
     rep.attractors = {k: activity_vector(v) for k, v in attractors.items()}
@@ -283,7 +293,14 @@ def _populations_step(rep: PopulationReport, w: Any, attractors: Optional[Mappin
         plus = sorted(k for k in attractors if k == "FP+" or k.startswith("FP+#") or k == "FP1")
         minus = sorted(k for k in attractors if k == "FP-" or k.startswith("FP-#") or k == "FP2")
     rep.populations = assign_populations(attractors, plus=plus, minus=minus, gs=gs, threshold=threshold)
-    rep.readout = readout_symmetry(w.W_out, labels=rep.populations.labels)
+    if generic:
+        from dm_envs.config import DECISION
+
+        last = states[np.arange(len(trials)), trials.onset[:, DECISION] - 1]
+        readout = g.effective_readout(w, last[:200])
+    else:
+        readout = w.W_out
+    rep.readout = readout_symmetry(readout, labels=rep.populations.labels)
 
 
 def _selectivity_step(rep: PopulationReport, labels: Optional[np.ndarray], n_shuffles: int, joint_information: bool,
@@ -314,7 +331,8 @@ def _connectivity_step(rep: PopulationReport, w: Any, labels: Optional[np.ndarra
             "all": community_alignment(rep.graph["communities"], labels),
             "G+/G-": community_alignment(rep.graph["communities"], labels, include=["G+", "G-"]),
         }
-        rep.blocks = structural_blocks(w.W_rec, labels, groups=["G+", "G-", "Ga", "Gs", "silent", "none"])
+        if getattr(w, "W_rec", None) is not None:  # the package's ReLU RNN (not the generic path's policies)
+            rep.blocks = structural_blocks(w.W_rec, labels, groups=["G+", "G-", "Ga", "Gs", "silent", "none"])
 
 
 def _readout_steps(rep: PopulationReport, w: Any, skip: Sequence[str], seed: int, progress: bool) -> None:
