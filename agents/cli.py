@@ -6,8 +6,8 @@ the run was started with. Heavy imports (torch, SB3) happen inside the handlers,
 
 Examples::
 
-    dmd train rl --complexity 3 --seed 0 --out runs/rl_l3_s0
-    dmd train sl --complexity 3 --seed 0 --out runs/sl_l3_s0
+    dmd train rl --level 3 --seed 0 --out runs/rl_l3_s0
+    dmd train sl --level 3 --seed 0 --out runs/sl_l3_s0
     dmd train rl --out runs/rl_l3_s0 --resume          # continue after Ctrl-C
     tensorboard --logdir runs                          # both learning rules side by side
 """
@@ -24,7 +24,7 @@ from typing import Any, Callable, Optional
 
 from .defaults import PPO_DEFAULTS, RL_SCHEDULE, RUN_DEFAULTS, SL_DEFAULTS, SL_SCHEDULE
 
-_NOT_OPTIONS = ("complexity", "preset", "config", "task_overrides", "out_dir", "resume", "overwrite", "progress")
+_NOT_OPTIONS = ("level", "preset", "config", "task_overrides", "out_dir", "resume", "overwrite", "progress")
 """RunConfig fields the options set otherwise (the task options, --out, --resume, --overwrite, --no-progress)."""
 
 
@@ -70,7 +70,7 @@ def add_commands(sub: Any) -> None:
 def _add_common(p: argparse.ArgumentParser, schedule: dict[str, int]) -> None:
     r = RUN_DEFAULTS
     t = p.add_argument_group("task")
-    t.add_argument("--complexity", "-c", type=int, choices=(1, 2, 3, 4), help="complexity level 1-4 (default 3)")
+    t.add_argument("--level", "--complexity", "-c", type=int, choices=(1, 2, 3, 4), help="level 1-4 (default 3)")
     t.add_argument("--preset", help="named task preset instead of a level (neurogym)")
     t.add_argument("--task-override", "-o", action="append", default=[], metavar="KEY=VALUE", type=task_override,
                    help="task field override, value as JSON (e.g. noise_amplitude=0.3, coherences=[0.1,0.4]); "
@@ -210,8 +210,8 @@ def trainer_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     names = [k for k in config_fields(args.rule) if k not in _NOT_OPTIONS]
     kwargs = {k: getattr(args, k) for k in names if getattr(args, k, None) is not None}
     overrides = parse_overrides(args.task_override)
-    if args.complexity is not None:
-        kwargs["complexity"] = args.complexity
+    if args.level is not None:
+        kwargs["level"] = args.level
     if args.preset is not None:
         kwargs["preset"] = args.preset
     if overrides:
@@ -240,7 +240,7 @@ def _fill_from_run(out: str, kwargs: dict[str, Any], rule: str) -> dict[str, Any
     stored = load_metadata(ckpt)
     params = config_fields(rule)
     filled = dict(kwargs)
-    if not {"complexity", "preset", "task_overrides"} & set(kwargs):
+    if not {"level", "preset", "task_overrides"} & set(kwargs):
         filled["config"] = stored["task_config"]
     for key in ("seed", "delta", "hidden_size"):
         filled.setdefault(key, stored[key])

@@ -9,11 +9,11 @@ Defaults come from :mod:`agents.defaults`. Every field is checked when a config 
 style of :mod:`dm_envs.validation`: a ``ValueError`` (also a ``TypeError`` for a wrong type) whose one-line message
 names the field, the value and what is allowed, and the value is kept in its canonical type (``int``, ``float``,
 ``bool``). The trainers take the configs, or build them from keyword arguments (:func:`make_configs`), so
-``train_rl(3, seed=1, n_envs=8)`` and ``train_rl(RunConfig(complexity=3, seed=1), PPOConfig(n_envs=8))`` are the same
+``train_rl(3, seed=1, n_envs=8)`` and ``train_rl(RunConfig(level=3, seed=1), PPOConfig(n_envs=8))`` are the same
 run. Importing this module does not load torch.
 
 Example:
-    >>> run = RunConfig(complexity=1, seed=2, max_steps=50_000)
+    >>> run = RunConfig(level=1, seed=2, max_steps=50_000)
     >>> run.for_rule("rl").eval_every, PPOConfig(n_envs=8).sb3_kwargs()["n_steps"]
     (100000, 64)
     >>> RunConfig(seed=-1)
@@ -67,7 +67,7 @@ class RunConfig(_Config):
     """The settings of a training run that both learning rules share.
 
     Args:
-        complexity: Task complexity level 1-4 (None: the default, 3, the context-dependent task).
+        level: Task level 1-4 (None: the default, 3, the context-dependent task).
         preset: A named task preset instead (``"neurogym"``).
         config: A full task config (or its dict) instead.
         task_overrides: Task fields to override, e.g. ``{"noise_amplitude": 0.3}``.
@@ -96,7 +96,7 @@ class RunConfig(_Config):
         device: Torch device (``"cpu"``; the small network is fastest there).
     """
 
-    complexity: Optional[int] = None
+    level: Optional[int] = None
     preset: Optional[str] = None
     config: TaskConfig | dict | None = None
     task_overrides: Optional[dict[str, Any]] = None
@@ -153,8 +153,8 @@ class RunConfig(_Config):
         self.task_config()  # the task must be valid too (make_config's errors name the field)
 
     def task_config(self) -> TaskConfig:
-        """The task: a complexity level, a preset or a config, with the overrides (:func:`dm_envs.make_config`)."""
-        return make_config(self.complexity, preset=self.preset, config=self.config, **dict(self.task_overrides or {}))
+        """The task: a level, a preset or a config, with the overrides (:func:`dm_envs.make_config`)."""
+        return make_config(self.level, preset=self.preset, config=self.config, **dict(self.task_overrides or {}))
 
     def for_rule(self, rule: str) -> "RunConfig":
         """This config with the budget and schedule left None set to the learning rule's defaults."""
@@ -282,7 +282,7 @@ def make_configs(
 
     Args:
         rule: ``"rl"`` or ``"sl"``.
-        run: The run settings (None: the defaults); anything else is the task's complexity level (the trainers'
+        run: The run settings (None: the defaults); anything else is the task's level (the trainers'
             first positional argument, as in ``train_rl(3, seed=1)``).
         hyperparameters: The rule's hyperparameters (None: the defaults).
         caller: The trainer's name, for the error of an unknown keyword (as Python words it).
@@ -293,10 +293,14 @@ def make_configs(
         ValueError: a field value that is not allowed (see the configs).
     """
     hp_class = HYPERPARAMETERS[as_choice("learning rule", rule, tuple(HYPERPARAMETERS))]
-    if run is not None and not isinstance(run, RunConfig):  # the complexity level, given by position
-        if "complexity" in settings:
-            raise TypeError(f"{caller}() got multiple values for argument 'complexity'")
-        run, settings = None, {"complexity": run, **settings}
+    if "complexity" in settings:  # the level's former name, still accepted
+        if "level" in settings:
+            raise TypeError(f"{caller}() got both 'level' and 'complexity' (its former name)")
+        settings["level"] = settings.pop("complexity")
+    if run is not None and not isinstance(run, RunConfig):  # the level, given by position
+        if "level" in settings:
+            raise TypeError(f"{caller}() got multiple values for argument 'level'")
+        run, settings = None, {"level": run, **settings}
     if hyperparameters is not None and not isinstance(hyperparameters, hp_class):
         raise InvalidTypeError(f"the {rule.upper()} hyperparameters must be a {hp_class.__name__} or None, got "
                                f"{describe_value(hyperparameters)}")

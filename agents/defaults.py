@@ -1,6 +1,6 @@
 """Default hyperparameters and schedules of the trainers (plain data: the CLI reads them without importing torch).
 
-The values were tuned on complexity levels 1-3 with 250 units at delta 0.1 (see ``agents/train_rl.py``,
+The values were tuned on levels 1-3 with 250 units at delta 0.1 (see ``agents/train_rl.py``,
 ``agents/train_sl.py`` and ``benchmarks/bench_training.py`` for the measurements).
 """
 
@@ -44,7 +44,7 @@ CRITIC_MODES: tuple[str, ...] = ("shared", "rnn", "linear")
 """Value-head modes of :class:`~agents.RNNPolicy` (``critic``)."""
 
 RUN_DEFAULTS: dict[str, Any] = dict(
-    complexity=3, seed=0, delta=0.1, hidden_size=250, critic="shared", target_accuracy=0.95, confidence_z=1.645,
+    level=3, seed=0, delta=0.1, hidden_size=250, critic="shared", target_accuracy=0.95, confidence_z=1.645,
     consecutive=1, train_past=1.0, eval_trials=2000, max_rollbacks=3, device="cpu",
 )
 """Defaults shared by both trainers."""

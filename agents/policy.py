@@ -8,7 +8,7 @@ Example:
     >>> from sb3_contrib import RecurrentPPO
     >>> from agents import RNNPolicy
     >>> from dm_envs.sb3 import make_sb3_vec_env
-    >>> model = RecurrentPPO(RNNPolicy, make_sb3_vec_env(16, complexity=3, seed=0),
+    >>> model = RecurrentPPO(RNNPolicy, make_sb3_vec_env(16, level=3, seed=0),
     ...                      policy_kwargs=dict(hidden_size=250, delta=0.1), seed=0)
 """
 

@@ -337,13 +337,13 @@ def now() -> str:
 
 
 def task_config(
-    complexity: Optional[int] = None,
+    level: Optional[int] = None,
     preset: Optional[str] = None,
     config: TaskConfig | dict | None = None,
     task_overrides: Optional[dict[str, Any]] = None,
 ) -> TaskConfig:
-    """The task of a run: a complexity level, a preset or a config, with field overrides (``make_config``)."""
-    return make_config(complexity, preset=preset, config=config, **dict(task_overrides or {}))
+    """The task of a run: a level, a preset or a config, with field overrides (``make_config``)."""
+    return make_config(level, preset=preset, config=config, **dict(task_overrides or {}))
 
 
 def policy_kwargs(

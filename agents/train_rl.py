@@ -3,7 +3,7 @@
 :func:`train_rl` trains the paper's network with stock ``RecurrentPPO`` on :func:`dm_envs.sb3.make_sb3_vec_env`
 (``n_envs`` trials stepped together in numpy), evaluates it on fresh trials on a schedule, stops when the shared
 stopping rule fires, and writes the run folder (``docs/DESIGN.md``). The defaults in :data:`PPO_DEFAULTS` were tuned
-on complexity levels 1-3 with 250 units (see the module's ``Tuning`` notes below and ``benchmarks/bench_training.py``).
+on levels 1-3 with 250 units (see the module's ``Tuning`` notes below and ``benchmarks/bench_training.py``).
 
 Tuning notes (2-core shared CPU, torch 1 thread, 250 units, delta 0.1; "steps" are env steps to the stopping rule;
 levels 2-3 with NeuroGym's 0.3-3 s delay law unless said otherwise; ``benchmarks/bench_training.py`` reproduces the
@@ -66,13 +66,13 @@ def train_rl(
 
     The settings come as configs, as keywords, or both (keywords replace the configs' fields)::
 
-        train_rl(RunConfig(complexity=1, seed=0, out_dir="runs/rl"), PPOConfig(n_envs=64))
+        train_rl(RunConfig(level=1, seed=0, out_dir="runs/rl"), PPOConfig(n_envs=64))
         train_rl(1, seed=0, out_dir="runs/rl", n_envs=64)                  # the same run
 
     Args:
         run: The run's settings (:class:`~agents.config.RunConfig`: task, network, stopping rule, budget and
             schedule, run folder; None: the defaults, with :data:`RL_SCHEDULE`'s budget and schedule), or the
-            task's complexity level 1-4 (the default 3 is the context-dependent task). The ``seed`` seeds
+            task's level 1-4 (the default 3 is the context-dependent task). The ``seed`` seeds
             everything: initial weights (as in :func:`~agents.train_sl`), env trials, PPO sampling, evaluation
             trials. With ``resume``, the run in ``out_dir`` continues from its newest checkpoint (the task, seed and
             network must match; hyperparameters and budget given here apply from now on; a fresh run if there is no
@@ -98,7 +98,7 @@ def train_rl(
         TypeError, ValueError: a setting that does not exist or is not allowed (the message names it).
 
     Example:
-        >>> result = train_rl(complexity=1, seed=0, out_dir="runs/rl_l1_s0")   # doctest: +SKIP
+        >>> result = train_rl(level=1, seed=0, out_dir="runs/rl_l1_s0")   # doctest: +SKIP
         >>> result.metadata["steps_to_criterion"], result.accuracy                # doctest: +SKIP
     """
     th.set_num_threads(1)

@@ -83,7 +83,7 @@ def train_sl(
 
     Args:
         run: The run's settings (:class:`~agents.config.RunConfig`; None: the defaults, with :data:`SL_SCHEDULE`'s
-            budget and schedule), or the task's complexity level 1-4 (default 3). The ``seed`` seeds the initial
+            budget and schedule), or the task's level 1-4 (default 3). The ``seed`` seeds the initial
             weights (identical to the RL run's), the training trials and the evaluation trials. With ``resume``, the
             run in ``out_dir`` continues from its newest checkpoint exactly as the uninterrupted run would have gone
             on (Adam's state, the training-trial generator and the monitor's state travel in the checkpoint; see
@@ -103,7 +103,7 @@ def train_sl(
         TypeError, ValueError: a setting that does not exist or is not allowed (the message names it).
 
     Example:
-        >>> result = train_sl(complexity=3, seed=0, out_dir="runs/sl_l3_s0")   # doctest: +SKIP
+        >>> result = train_sl(level=3, seed=0, out_dir="runs/sl_l3_s0")   # doctest: +SKIP
     """
     th.set_num_threads(1)
     run, sl = make_configs("sl", run, sl, caller="train_sl", **settings)

@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import dm_envs
 
-    cfg = dm_envs.make_config(complexity=3)
+    cfg = dm_envs.make_config(level=3)
     nets: list[tuple[str, Network]] = []
     if args.model:
         dyn = Network.load(args.model)

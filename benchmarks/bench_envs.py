@@ -38,7 +38,7 @@ def median_rate(fn: Callable[[], float], repeats: int) -> float:
 def ours_single(n_steps: int = 100_000) -> float:
     from dm_envs import DecisionMakingEnv
 
-    env = DecisionMakingEnv(complexity=3)
+    env = DecisionMakingEnv(level=3)
     env.reset(seed=0)
     actions = np.random.default_rng(0).integers(0, 3, n_steps).tolist()
     t0 = time.perf_counter()
@@ -52,7 +52,7 @@ def ours_single(n_steps: int = 100_000) -> float:
 def ours_vector(num_envs: int, n_env_steps: int = 1_000_000) -> float:
     from dm_envs import DecisionMakingVectorEnv
 
-    venv = DecisionMakingVectorEnv(num_envs, complexity=3)
+    venv = DecisionMakingVectorEnv(num_envs, level=3)
     venv.reset(seed=0)
     n_calls = max(2000, n_env_steps // num_envs)
     actions = np.random.default_rng(0).integers(0, 3, (n_calls, num_envs))
@@ -65,7 +65,7 @@ def ours_vector(num_envs: int, n_env_steps: int = 1_000_000) -> float:
 def ours_dataset(batch_size: int = 64, n_batches: int = 300) -> tuple[float, float]:
     from dm_envs import TrialDataset
 
-    data = TrialDataset(complexity=3, batch_size=batch_size, seed=0)
+    data = TrialDataset(level=3, batch_size=batch_size, seed=0)
     steps = 0
     t0 = time.perf_counter()
     for _ in range(n_batches):

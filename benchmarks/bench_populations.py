@@ -65,7 +65,7 @@ def naive_shift_seconds(hidden: np.ndarray, mask: np.ndarray, variables: dict, n
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", default=None, help="saved model (.zip) or weights (.npz); default: a random network")
-    ap.add_argument("--complexity", type=int, default=3)
+    ap.add_argument("--level", type=int, default=3)
     ap.add_argument("--hidden", type=int, default=250)
     ap.add_argument("--delta", type=float, default=0.1)
     ap.add_argument("--trials", type=int, default=1000)
@@ -78,11 +78,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     if args.model:
-        weights = Network.load(args.model, config=make_config(args.complexity))
+        weights = Network.load(args.model, config=make_config(args.level))
         cfg = weights.config
         net = args.model
     else:
-        cfg = make_config(args.complexity)
+        cfg = make_config(args.level)
         weights = Network.random(args.hidden, cfg.obs_dim, cfg.n_actions, delta=args.delta, seed=args.seed)
         net = f"random U(-{args.delta:g}, {args.delta:g}), {args.hidden} units"
     print(f"network: {net}; task: {cfg.name}; {args.trials} trials; python {platform.python_version()}, "

@@ -7,7 +7,7 @@ Parts (run all, or pick with ``--part``):
   ``DummyVecEnv`` of 8 ``gym.make("DecisionMaking-v0")`` envs (Monitor-wrapped, as ``make_vec_env`` does), same
   task, one torch thread each, after a warm-up; measured twice, alternating, and the ratio of medians printed.
 * ``criterion`` - wall time, env steps and trials for ``train_rl`` and ``train_sl`` to reach 95% (the trainers'
-  stopping rule) at the given complexity levels, for several seeds at one delta; the median over seeds. RL runs get a
+  stopping rule) at the given levels, for several seeds at one delta; the median over seeds. RL runs get a
   wall-time budget (``--rl-budget``, default 30 min); a run that does not reach the target reports where it got.
 
 Examples::
@@ -67,7 +67,7 @@ def bench_speed(level: int, repeats: int, lstm_steps: int, rnn_rollouts: int) ->
     ppo = {k: v for k, v in PPO_DEFAULTS.items() if k != "n_envs"}
     ours = build_model(make_config(level), 0, policy_kwargs(250, 0.1, 0), PPO_DEFAULTS["n_envs"], ppo)
     rollout = PPO_DEFAULTS["n_envs"] * PPO_DEFAULTS["n_steps"]
-    stock_env = make_vec_env(lambda: gym.make("DecisionMaking-v0", complexity=level), n_envs=8, seed=0,
+    stock_env = make_vec_env(lambda: gym.make("DecisionMaking-v0", level=level), n_envs=8, seed=0,
                              vec_env_cls=DummyVecEnv)
     stock = RecurrentPPO("MlpLstmPolicy", stock_env, seed=0)  # sb3-contrib defaults: LSTM 256, n_steps 128, ...
     print(f"== speed (level {level}): warm-up...", flush=True)
@@ -156,7 +156,7 @@ def bench_criterion(levels: list[int], rules: list[str], seeds: int, delta: floa
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--part", choices=("speed", "criterion", "all"), default="all")
-    p.add_argument("--levels", type=int, nargs="+", default=[1, 3], help="complexity levels (criterion part)")
+    p.add_argument("--levels", type=int, nargs="+", default=[1, 3], help="levels (criterion part)")
     p.add_argument("--rules", nargs="+", choices=("rl", "sl"), default=["rl", "sl"])
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per level and rule")
     p.add_argument("--delta", type=float, default=0.1)

@@ -5,8 +5,8 @@ Importing the package registers the environments::
     import gymnasium as gym
     import dm_envs
 
-    env = gym.make("DecisionMaking-v0", complexity=3)            # the paper's context-dependent task
-    env = gym.make("DecisionMaking-v0", complexity=1, coherences=[0.05, 0.5], noise="gaussian")
+    env = gym.make("DecisionMaking-v0", level=3)            # the paper's context-dependent task
+    env = gym.make("DecisionMaking-v0", level=1, coherences=[0.05, 0.5], noise="gaussian")
     envs = gym.make_vec("DecisionMaking-v0", num_envs=64, vectorization_mode="vector_entry_point")
     env = gym.make("dm_envs:ContextDecisionMaking-v0")            # no prior import needed
 
@@ -26,8 +26,8 @@ import gymnasium as gym
 
 from ._engine import OUTCOMES, TRIALS_PER_BLOCK, TrialEngine
 from .config import (
-    COMPLEXITY_LEVELS,
-    DEFAULT_COMPLEXITY,
+    LEVELS,
+    DEFAULT_LEVEL,
     PRESETS,
     STAGES,
     TaskConfig,
@@ -46,10 +46,10 @@ __version__ = "0.1.0"
 
 ENV_IDS: dict[str, dict] = {
     "DecisionMaking-v0": {},
-    "PerceptualDecisionMaking-v0": {"complexity": 1},
-    "DelayedDecisionMaking-v0": {"complexity": 2},
-    "ContextDecisionMaking-v0": {"complexity": 3},
-    "MultiChoiceContextDecisionMaking-v0": {"complexity": 4},
+    "PerceptualDecisionMaking-v0": {"level": 1},
+    "DelayedDecisionMaking-v0": {"level": 2},
+    "ContextDecisionMaking-v0": {"level": 3},
+    "MultiChoiceContextDecisionMaking-v0": {"level": 4},
     "NeuroGymContextDecisionMaking-v0": {"preset": "neurogym"},
 }
 """Registered ids and the keyword arguments each passes to :class:`DecisionMakingEnv`."""
@@ -85,8 +85,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
-    "COMPLEXITY_LEVELS",
-    "DEFAULT_COMPLEXITY",
+    "LEVELS",
+    "DEFAULT_LEVEL",
     "END_KEYS",
     "ENV_IDS",
     "INFO_SCHEMA",

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import COMPLEXITY_LEVELS, STAGES, TaskConfig, make_config
+from .config import LEVELS, STAGES, TaskConfig, make_config
 from .env import DecisionMakingEnv
 from .observers import bayes_accuracy, integrator_accuracy
 from .render import save_png
@@ -62,7 +62,7 @@ def describe(cfg: TaskConfig) -> str:
 
 def run_demo(args: argparse.Namespace) -> int:
     """Print every task's structure and the accuracy of reference observers and policies."""
-    keys: list[Any] = list(COMPLEXITY_LEVELS) + ["neurogym"]
+    keys: list[Any] = list(LEVELS) + ["neurogym"]
     if args.tasks:
         keys = [int(t) if t.isdigit() else t for t in args.tasks]
     for key in keys:
@@ -73,7 +73,7 @@ def run_demo(args: argparse.Namespace) -> int:
         trial = sample_trials(cfg, 1, np.random.default_rng(args.seed))
         print("  one trial, stage per step: " + "".join("FSDR"[s] for s in trial.stage[0]))
         if args.save_pictures:
-            kwargs = {"preset": key} if isinstance(key, str) else {"complexity": key}
+            kwargs = {"preset": key} if isinstance(key, str) else {"level": key}
             name = f"trial_{key}.png" if isinstance(key, str) else f"trial_level{key}.png"
             print(f"  picture of a trial: {save_trial_picture(kwargs, Path(args.save_pictures) / name, args.seed)}")
         n = args.trials

@@ -2,7 +2,7 @@
 
 A :class:`TaskConfig` fixes the trial structure (stage durations), the evidence (coherence set, noise model and
 amplitude), the response (number of choices), the context (number of evidence streams) and the rewards. The graded
-complexity levels and the NeuroGym-parity preset are instances of it (:data:`PRESETS`), built with
+levels and the NeuroGym-parity preset are instances of it (:data:`PRESETS`), built with
 :func:`make_config`.
 
 Durations are given in milliseconds and converted to steps of ``dt`` ms by flooring (as NeuroGym does). A duration is
@@ -321,23 +321,24 @@ PRESETS: dict[Any, TaskConfig] = {
         reward_abort=-0.1,
     ),
 }
-"""The preset configs: complexity levels ``1..4`` and the ``"neurogym"`` parity preset."""
+"""The preset configs: levels ``1..4`` and the ``"neurogym"`` parity preset."""
 
-COMPLEXITY_LEVELS: tuple[int, ...] = (1, 2, 3, 4)
-DEFAULT_COMPLEXITY = 3
+LEVELS: tuple[int, ...] = (1, 2, 3, 4)
+DEFAULT_LEVEL = 3
+COMPLEXITY_LEVELS, DEFAULT_COMPLEXITY = LEVELS, DEFAULT_LEVEL  # the former names
 
 
 def make_config(
-    complexity: int | None = None,
+    level: int | None = None,
     *,
     preset: str | None = None,
     config: TaskConfig | dict | None = None,
     **overrides: Any,
 ) -> TaskConfig:
-    """Build a :class:`TaskConfig` from a complexity level or preset, with field overrides.
+    """Build a :class:`TaskConfig` from a level or preset, with field overrides.
 
     Args:
-        complexity: Complexity level, one of ``1..4`` (default 3, the paper's context-dependent task).
+        level: Level, one of ``1..4`` (default 3, the paper's context-dependent task).
         preset: A named preset instead of a level (``"neurogym"``).
         config: A full config (or its dict) to start from instead of a preset.
         **overrides: Any :class:`TaskConfig` field, e.g. ``coherences=[0.05, 0.5]``, ``noise="gaussian"``.
@@ -346,7 +347,7 @@ def make_config(
         The validated config.
 
     Raises:
-        ValueError: complexity out of range, unknown preset, or an invalid field value.
+        ValueError: level out of range, unknown preset, or an invalid field value.
         TypeError: an unknown field name.
 
     Example:
@@ -354,9 +355,13 @@ def make_config(
         >>> cfg.n_streams, cfg.noise_amplitude
         (1, 0.3)
     """
-    given = sum(x is not None for x in (complexity, preset, config))
+    if "complexity" in overrides:  # the level's former name, still accepted
+        if level is not None:
+            raise InvalidValueError("give level or complexity (its former name), not both")
+        level = overrides.pop("complexity")
+    given = sum(x is not None for x in (level, preset, config))
     if given > 1:
-        raise InvalidValueError("give at most one of complexity, preset and config")
+        raise InvalidValueError("give at most one of level, preset and config")
     if config is not None:
         if not isinstance(config, (TaskConfig, Mapping)):
             raise InvalidTypeError(f"config must be a TaskConfig or a dict of its fields, got {describe_value(config)}")
@@ -364,9 +369,9 @@ def make_config(
     elif preset is not None:
         base = PRESETS[as_choice("preset", preset, [k for k in PRESETS if isinstance(k, str)])]
     else:
-        level = DEFAULT_COMPLEXITY if complexity is None else complexity
-        allowed = f"an integer in {COMPLEXITY_LEVELS}"
-        base = PRESETS[as_int("complexity", level, low=min(COMPLEXITY_LEVELS), high=max(COMPLEXITY_LEVELS), allowed=allowed)]
+        level = DEFAULT_LEVEL if level is None else level
+        allowed = f"an integer in {LEVELS}"
+        base = PRESETS[as_int("level", level, low=min(LEVELS), high=max(LEVELS), allowed=allowed)]
     if not overrides:
         return base
     _check_fields(overrides)

@@ -41,14 +41,14 @@ class TrialDataset:
     """An endless, seeded stream of :class:`SupervisedBatch` es of whole trials (no trial is cut at a window edge).
 
     Args:
-        complexity, preset, config, **overrides: The task, as for :class:`~dm_envs.DecisionMakingEnv`.
+        level, preset, config, **overrides: The task, as for :class:`~dm_envs.DecisionMakingEnv`.
         batch_size: Trials per batch.
         seed: Seed of the stream: the same seed gives the same batches.
         noise: If False, inputs are noise-free.
 
     Example:
         >>> from dm_envs import TrialDataset
-        >>> data = TrialDataset(complexity=3, batch_size=32, seed=0)
+        >>> data = TrialDataset(level=3, batch_size=32, seed=0)
         >>> batch = data.sample()
         >>> batch.obs.shape[1:], batch.target.shape[1]
         ((32, 7), 32)
@@ -56,7 +56,7 @@ class TrialDataset:
 
     def __init__(
         self,
-        complexity: Optional[int] = None,
+        level: Optional[int] = None,
         *,
         preset: Optional[str] = None,
         config: TaskConfig | dict | None = None,
@@ -65,7 +65,7 @@ class TrialDataset:
         noise: bool = True,
         **overrides: Any,
     ) -> None:
-        self.config = make_config(complexity, preset=preset, config=config, **overrides)
+        self.config = make_config(level, preset=preset, config=config, **overrides)
         self.batch_size = as_int("batch_size", batch_size, low=1)
         self.noise = as_bool("noise", noise)
         self.rng = np.random.default_rng(seed)

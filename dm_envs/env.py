@@ -47,7 +47,7 @@ class DecisionMakingEnv(gym.Env):
     Each trial runs through four stages: **fixation** (hold fixation), **stimulus** (noisy evidence on every stream),
     **delay** (evidence off; hold the decision in memory) and **decision** (fixation input off: report the choice).
     With several streams a context cue says which stream decides; the others are distractors. Every task of the
-    suite is a :class:`~dm_envs.TaskConfig`; the complexity levels are presets of it:
+    suite is a :class:`~dm_envs.TaskConfig`; the levels are presets of it:
 
     =====  ==========================================================  ===========  ========  =========
     level  task                                                        coherences   noise α   choices
@@ -106,7 +106,7 @@ class DecisionMakingEnv(gym.Env):
     ``s``.
 
     Args:
-        complexity: Complexity level ``1..4`` (default 3).
+        level: Level ``1..4`` (default 3).
         preset: A named preset instead (``"neurogym"``).
         config: A full :class:`~dm_envs.TaskConfig` (or its dict) instead.
         render_mode: ``None``, ``"rgb_array"``, ``"human"`` or ``"ansi"``.
@@ -114,7 +114,7 @@ class DecisionMakingEnv(gym.Env):
 
     Example:
         >>> import gymnasium as gym, dm_envs
-        >>> env = gym.make("DecisionMaking-v0", complexity=1, render_mode="rgb_array")
+        >>> env = gym.make("DecisionMaking-v0", level=1, render_mode="rgb_array")
         >>> obs, info = env.reset(seed=0)
         >>> obs.shape, env.action_space, env.render().dtype.name
         ((3,), Discrete(3), 'uint8')
@@ -124,14 +124,14 @@ class DecisionMakingEnv(gym.Env):
 
     def __init__(
         self,
-        complexity: Optional[int] = None,
+        level: Optional[int] = None,
         *,
         preset: Optional[str] = None,
         config: TaskConfig | dict | None = None,
         render_mode: Optional[str] = None,
         **overrides: Any,
     ) -> None:
-        self.config = make_config(complexity, preset=preset, config=config, **overrides)
+        self.config = make_config(level, preset=preset, config=config, **overrides)
         self.observation_space, self.action_space = _spaces(self.config)
         self.render_mode = check_render_mode(render_mode, RENDER_MODES)
         # one frame per step: the video of a trial plays in real time

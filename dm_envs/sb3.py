@@ -5,7 +5,7 @@ stable-baselines3, which is why ``dm_envs`` itself never imports it: only ``impo
 
 Example:
     >>> from dm_envs.sb3 import make_sb3_vec_env
-    >>> venv = make_sb3_vec_env(num_envs=16, complexity=3, seed=0)
+    >>> venv = make_sb3_vec_env(num_envs=16, level=3, seed=0)
     >>> venv.reset().shape
     (16, 7)
 """
@@ -54,21 +54,21 @@ class TrialVecEnv(VecEnv):
 
     Args:
         num_envs: Number of parallel trials.
-        complexity, preset, config, **overrides: as for :class:`~dm_envs.DecisionMakingEnv`.
+        level, preset, config, **overrides: as for :class:`~dm_envs.DecisionMakingEnv`.
         render_mode: ``None``, ``"rgb_array"`` or ``"human"``.
     """
 
     def __init__(
         self,
         num_envs: int = 16,
-        complexity: Optional[int] = None,
+        level: Optional[int] = None,
         *,
         preset: Optional[str] = None,
         config: TaskConfig | dict | None = None,
         render_mode: Optional[str] = None,
         **overrides: Any,
     ) -> None:
-        self.config = make_config(complexity, preset=preset, config=config, **overrides)
+        self.config = make_config(level, preset=preset, config=config, **overrides)
         num_envs = as_int("num_envs", num_envs, low=1)
         self.render_mode = check_render_mode(render_mode, VECTOR_RENDER_MODES)
         self._engine = TrialEngine(self.config, num_envs)
@@ -220,7 +220,7 @@ class TrialVecEnv(VecEnv):
 
 def make_sb3_vec_env(
     num_envs: int = 16,
-    complexity: Optional[int] = None,
+    level: Optional[int] = None,
     *,
     seed: Optional[int] = None,
     preset: Optional[str] = None,
@@ -229,7 +229,7 @@ def make_sb3_vec_env(
     **overrides: Any,
 ) -> TrialVecEnv:
     """Build a :class:`TrialVecEnv` and seed it (env ``i`` gets ``seed + i``)."""
-    venv = TrialVecEnv(num_envs, complexity, preset=preset, config=config, render_mode=render_mode, **overrides)
+    venv = TrialVecEnv(num_envs, level, preset=preset, config=config, render_mode=render_mode, **overrides)
     if seed is not None:
         venv.seed(seed)
     return venv

@@ -81,7 +81,7 @@ class DecisionMakingVectorEnv(VectorEnv):
 
     Args:
         num_envs: Number of parallel trials.
-        complexity, preset, config, **overrides: as for :class:`~dm_envs.DecisionMakingEnv`.
+        level, preset, config, **overrides: as for :class:`~dm_envs.DecisionMakingEnv`.
         render_mode: ``None``, ``"rgb_array"`` or ``"human"``.
 
     Example:
@@ -97,14 +97,14 @@ class DecisionMakingVectorEnv(VectorEnv):
     def __init__(
         self,
         num_envs: int = 1,
-        complexity: Optional[int] = None,
+        level: Optional[int] = None,
         *,
         preset: Optional[str] = None,
         config: TaskConfig | dict | None = None,
         render_mode: Optional[str] = None,
         **overrides: Any,
     ) -> None:
-        self.config = make_config(complexity, preset=preset, config=config, **overrides)
+        self.config = make_config(level, preset=preset, config=config, **overrides)
         self.num_envs = as_int("num_envs", num_envs, low=1)
         self.render_mode = check_render_mode(render_mode, VECTOR_RENDER_MODES)
         self.metadata = {**type(self).metadata, "render_fps": 1000.0 / self.config.dt}

@@ -34,7 +34,7 @@ def train(kind: str, args: argparse.Namespace):
     import agents
     from dm_envs.sb3 import make_sb3_vec_env
 
-    venv = make_sb3_vec_env(args.envs, complexity=args.complexity, seed=args.seed)  # the same trials for both
+    venv = make_sb3_vec_env(args.envs, level=args.level, seed=args.seed)  # the same trials for both
     if kind == "lstm":
         policy, kwargs = "MlpLstmPolicy", dict(lstm_hidden_size=args.hidden, net_arch=dict(pi=[], vf=[]))
     else:
@@ -55,7 +55,7 @@ def compare(args: argparse.Namespace) -> dict:
     torch.set_num_threads(1)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = make_config(args.complexity)
+    cfg = make_config(args.level)
     test = sample_trials(cfg, args.eval_trials, args.seed + 1000)  # fresh trials, the same for both
     rows = {}
     for kind in ("relu", "lstm"):
@@ -85,7 +85,7 @@ def compare(args: argparse.Namespace) -> dict:
 
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--complexity", type=int, default=3, help="task level (default 3, the paper's context task)")
+    p.add_argument("--level", type=int, default=3, help="task level (default 3, the paper's context task)")
     p.add_argument("--steps", type=int, default=20_000, help="PPO env steps per network (default 20,000)")
     p.add_argument("--hidden", type=int, default=32, help="units of each core (default 32; the LSTM's state is 2x)")
     p.add_argument("--delta", type=float, default=0.1, help="ReLU RNN initial weights U(-delta, delta)")

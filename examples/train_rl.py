@@ -3,7 +3,7 @@
 ``agents.RNNPolicy`` is an ordinary sb3-contrib recurrent policy (a bias-free ReLU RNN instead of the LSTM), so stock
 ``RecurrentPPO`` trains, saves and loads it. ``dm_envs.sb3.make_sb3_vec_env`` steps many trials at once in numpy.
 
-Run (under a minute on one CPU core; the task is complexity level 1, the perceptual decision)::
+Run (under a minute on one CPU core; the task is level 1, the perceptual decision)::
 
     python examples/train_rl.py
     tensorboard --logdir runs/examples          # rollout/ep_rew_mean, rollout/success_rate, train/* losses
@@ -45,7 +45,7 @@ class StopAtTarget(BaseCallback):
 
 
 # 128 trials stepped together; env i is seeded 0 + i. Any task field can be overridden here (e.g. noise_amplitude).
-venv = make_sb3_vec_env(num_envs=128, complexity=1, seed=0)
+venv = make_sb3_vec_env(num_envs=128, level=1, seed=0)
 
 model = RecurrentPPO(
     RNNPolicy,  # or agents.RNNPPO("MlpRnnPolicy", ...)

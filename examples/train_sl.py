@@ -16,7 +16,7 @@ from agents import load_metadata, run_policy, train_sl
 from analysis import Network
 from dm_envs import make_config, sample_trials
 
-result = train_sl(complexity=3, seed=0, out_dir="runs/examples/sl_level3", overwrite=True)
+result = train_sl(level=3, seed=0, out_dir="runs/examples/sl_level3", overwrite=True)
 meta = result.metadata
 print(f"{meta['status']}: {meta['steps_to_criterion']} env steps, {meta['trials_to_criterion']} trials, "
       f"{meta['wall_time_to_criterion']} s to criterion")

@@ -129,7 +129,7 @@ CASES = [
     ("analyze dynamics {model} --out {dir}/o --grid 2.5", "expected an integer >= 1, got '2.5'", 2),
     ("analyze populations {model} --out {dir}/o --shuffles -1", "argument --shuffles", 2),
     ("analyze populations {model} --out {dir}/o --threshold nan", "argument --threshold: expected a finite", 2),
-    ("analyze populations {model} --out {dir}/o --complexity 7", "argument --complexity", 2),
+    ("analyze populations {model} --out {dir}/o --level 7", "argument --level", 2),
     ("analyze crystallization {run} --out {dir}/o --jaccard 1.5", "argument --jaccard", 2),
     ("train rl --eval-every 0", "argument --eval-every: expected an integer >= 1, got '0'", 2),
     ("train sl --eval-every 0", "argument --eval-every", 2),

@@ -14,9 +14,9 @@ def test_defaults_come_from_agents_defaults():
     assert PPOConfig().to_dict() == PPO_DEFAULTS
     assert SLConfig().to_dict() == SL_DEFAULTS
     run = RunConfig()
-    assert {k: getattr(run, k) for k in RUN_DEFAULTS if k != "complexity"} == {
-        k: v for k, v in RUN_DEFAULTS.items() if k != "complexity"}
-    assert run.task_config().name == RunConfig(complexity=RUN_DEFAULTS["complexity"]).task_config().name
+    assert {k: getattr(run, k) for k in RUN_DEFAULTS if k != "level"} == {
+        k: v for k, v in RUN_DEFAULTS.items() if k != "level"}
+    assert run.task_config().name == RunConfig(level=RUN_DEFAULTS["level"]).task_config().name
     assert run.max_steps is None and run.for_rule("rl").schedule() == {**RL_SCHEDULE, "max_time": None,
                                                                        "eval_trials": 2000}
     assert run.for_rule("sl").max_steps == SL_SCHEDULE["max_steps"]
@@ -32,7 +32,7 @@ def test_defaults_come_from_agents_defaults():
     (RunConfig, "max_steps", 2.0, "max_steps must be an integer >= 1, got 2.0 (float)"),
     (RunConfig, "target_accuracy", 1.5, "target_accuracy must be a finite number in (0, 1], got 1.5 (float)"),
     (RunConfig, "progress", 1, "progress must be True or False, got 1 (int)"),
-    (RunConfig, "complexity", 7, "complexity must be an integer in (1, 2, 3, 4), got 7 (int)"),
+    (RunConfig, "level", 7, "level must be an integer in (1, 2, 3, 4), got 7 (int)"),
     (RunConfig, "task_overrides", {"bogus": 1}, "unknown task parameter(s) ['bogus']"),
     (PPOConfig, "n_envs", 0, "n_envs must be an integer >= 1, got 0 (int)"),
     (PPOConfig, "gamma", 1.5, "gamma must be a finite number in [0, 1], got 1.5 (float)"),
@@ -58,17 +58,17 @@ def test_configs_are_frozen_and_canonical():
 
 def test_the_keyword_form_builds_the_same_configs():
     by_keywords = make_configs("rl", 3, seed=1, hidden_size=24, n_envs=8, out_dir="x", progress=False)
-    by_configs = make_configs("rl", RunConfig(complexity=3, seed=1, hidden_size=24, out_dir="x", progress=False),
+    by_configs = make_configs("rl", RunConfig(level=3, seed=1, hidden_size=24, out_dir="x", progress=False),
                               PPOConfig(n_envs=8))
     assert by_keywords == by_configs
     run, ppo = make_configs("rl", by_configs[0], by_configs[1], seed=2, n_steps=16)  # keywords replace fields
     assert (run.seed, run.hidden_size, ppo.n_envs, ppo.n_steps) == (2, 24, 8, 16)
-    run, sl = make_configs("sl", complexity=1, batch_size=16)
+    run, sl = make_configs("sl", level=1, batch_size=16)
     assert isinstance(sl, SLConfig) and sl.batch_size == 16 and run.eval_every == SL_SCHEDULE["eval_every"]
     with pytest.raises(TypeError, match=r"train_sl\(\) got an unexpected keyword argument 'n_envs'"):
         make_configs("sl", caller="train_sl", n_envs=8)
-    with pytest.raises(TypeError, match="multiple values for argument 'complexity'"):
-        make_configs("rl", 3, complexity=2)
+    with pytest.raises(TypeError, match="multiple values for argument 'level'"):
+        make_configs("rl", 3, level=2)
     with pytest.raises(TypeError, match="must be a PPOConfig"):
         make_configs("rl", None, SLConfig())
 
@@ -87,7 +87,7 @@ def test_the_cli_builds_the_configs():
     args = build_parser().parse_args(["train", "rl", "-c", "1", "--seed", "2", "--n-envs", "8", "--lr", "1e-3",
                                       "--max-time", "60", "--out", "runs/x", "--no-progress"])
     run, ppo = train_configs(args)
-    assert run == RunConfig(complexity=1, seed=2, max_time=60.0, out_dir="runs/x", progress=False).for_rule("rl")
+    assert run == RunConfig(level=1, seed=2, max_time=60.0, out_dir="runs/x", progress=False).for_rule("rl")
     assert ppo == PPOConfig(n_envs=8, learning_rate=1e-3)
     args = build_parser().parse_args(["train", "sl", "-o", "noise_amplitude=0.3", "--batch-size", "16"])
     run, sl = train_configs(args)

@@ -37,7 +37,7 @@ def test_gymnasium_and_sb3_env_checkers(env_id):
 def test_registration_without_prior_import():
     code = (
         "import gymnasium as gym, sys\n"
-        "env = gym.make('dm_envs:DecisionMaking-v0', complexity=2)\n"
+        "env = gym.make('dm_envs:DecisionMaking-v0', level=2)\n"
         "obs, _ = env.reset(seed=0)\n"
         "assert obs.shape == (3,), obs.shape\n"
         "assert 'stable_baselines3' not in sys.modules and 'torch' not in sys.modules\n"
@@ -51,9 +51,9 @@ def test_named_ids_and_make_vec():
     assert gym.make("PerceptualDecisionMaking-v0").unwrapped.config == make_config(1)
     assert gym.make("ContextDecisionMaking-v0").unwrapped.config == make_config(3)
     assert gym.make("NeuroGymContextDecisionMaking-v0").unwrapped.config == make_config(preset="neurogym")
-    env = gym.make("DecisionMaking-v0", complexity=4, coherences=[0.5])
+    env = gym.make("DecisionMaking-v0", level=4, coherences=[0.5])
     assert env.unwrapped.config.coherences == (0.5,) and env.action_space.n == 4
-    venv = gym.make_vec("DecisionMaking-v0", num_envs=8, vectorization_mode="vector_entry_point", complexity=1)
+    venv = gym.make_vec("DecisionMaking-v0", num_envs=8, vectorization_mode="vector_entry_point", level=1)
     assert isinstance(venv, DecisionMakingVectorEnv) and venv.observation_space.shape == (8, 3)
     with pytest.raises(TypeError, match="unknown task parameter"):
         gym.make("DecisionMaking-v0", coherence=0.3)
@@ -72,7 +72,7 @@ def _play(env, actions_fn, n_steps, seed):
 
 
 def test_reset_seed_reproduces_the_trial_sequence():
-    env = DecisionMakingEnv(complexity=3)
+    env = DecisionMakingEnv(level=3)
     rng = np.random.default_rng(0)
     acts = rng.integers(0, 3, 500)
     it = iter(acts)
@@ -118,7 +118,7 @@ def test_rewards_and_episode_end():
 
 
 def test_abort_ends_trial_when_configured():
-    env = DecisionMakingEnv(complexity=1, abort_ends_trial=True)
+    env = DecisionMakingEnv(level=1, abort_ends_trial=True)
     env.reset(seed=0)
     obs, r, term, trunc, info = env.step(1)
     assert term and r == pytest.approx(-0.1) and info["outcome"] == "abort"
@@ -126,11 +126,11 @@ def test_abort_ends_trial_when_configured():
 
 @pytest.mark.parametrize("bad", [3, -1, 1.5, "a", None])
 def test_invalid_action_raises(bad):
-    env = DecisionMakingEnv(complexity=3)
+    env = DecisionMakingEnv(level=3)
     env.reset(seed=0)
     with pytest.raises(ValueError, match=r"action must be an integer in \[0, 2\]"):
         env.step(bad)
-    venv = DecisionMakingVectorEnv(4, complexity=3)
+    venv = DecisionMakingVectorEnv(4, level=3)
     venv.reset(seed=0)
     with pytest.raises(ValueError, match=r"in \[0, 2\]"):
         venv.step(np.array([0, 0, 0, 3]))
@@ -138,7 +138,7 @@ def test_invalid_action_raises(bad):
         venv.step(np.zeros(3, dtype=int))
 
 
-@pytest.mark.parametrize("overrides", [{}, {"abort_ends_trial": True}, {"complexity": 4}, {"preset": "neurogym"}])
+@pytest.mark.parametrize("overrides", [{}, {"abort_ends_trial": True}, {"level": 4}, {"preset": "neurogym"}])
 def test_vector_env_equals_single_envs(overrides):
     n = 6
     kwargs = dict(overrides)
@@ -181,8 +181,8 @@ def test_sb3_vec_env_matches_vector_env():
     from dm_envs.sb3 import make_sb3_vec_env
 
     n = 5
-    sb3_env = make_sb3_vec_env(n, complexity=3, seed=9)
-    venv = DecisionMakingVectorEnv(n, complexity=3)
+    sb3_env = make_sb3_vec_env(n, level=3, seed=9)
+    venv = DecisionMakingVectorEnv(n, level=3)
     np.testing.assert_array_equal(sb3_env.reset(), venv.reset(seed=9)[0])
     rng = np.random.default_rng(1)
     n_trials = 0
@@ -206,7 +206,7 @@ def test_sb3_vec_env_trains_with_stock_recurrent_ppo():
 
     from dm_envs.sb3 import make_sb3_vec_env
 
-    model = RecurrentPPO("MlpLstmPolicy", make_sb3_vec_env(4, complexity=1, seed=0), n_steps=16, batch_size=32,
+    model = RecurrentPPO("MlpLstmPolicy", make_sb3_vec_env(4, level=1, seed=0), n_steps=16, batch_size=32,
                          n_epochs=1, policy_kwargs=dict(lstm_hidden_size=8, net_arch=[]), seed=0)
     model.learn(128)
     assert model.num_timesteps >= 128 and len(model.ep_info_buffer) > 0

@@ -221,7 +221,7 @@ def test_cli_dynamics_on_models_without_metadata(lstm_model, tmp_path, capsys):
             "--n-record", "200", "--no-progress", "--jobs", "1"]
     out = tmp_path / "dyn"
     assert main(["analyze", "dynamics", str(path), "--out", str(out), *fast]) == 2
-    assert "--complexity" in capsys.readouterr().err  # no task: the flags are named
+    assert "--level" in capsys.readouterr().err  # no task: the flags are named
     assert main(["analyze", "dynamics", str(path), "--out", str(out), "-c", "1", *fast]) == 2
     assert "reads 7 inputs" in capsys.readouterr().err
     assert main(["analyze", "dynamics", str(path), "--out", str(out), "-c", "3", "-o", "noise_amplitude=0.2",
@@ -245,7 +245,7 @@ def test_cli_dynamics_on_models_without_metadata(lstm_model, tmp_path, capsys):
 
 
 def test_an_rnn_policy_saved_by_plain_sb3_code_takes_its_task_from_the_flags(tmp_path, capsys):
-    """No dmd_metadata in the zip: dynamics needs --complexity (named in its one-line error), populations too."""
+    """No dmd_metadata in the zip: dynamics needs --level (named in its one-line error), populations too."""
     from sb3_contrib import RecurrentPPO
 
     import agents
@@ -261,7 +261,7 @@ def test_an_rnn_policy_saved_by_plain_sb3_code_takes_its_task_from_the_flags(tmp
             "--n-record", "200", "--no-progress", "--jobs", "1", "--no-figures"]
     assert main(["analyze", "dynamics", str(path), "--out", str(tmp_path / "a"), *fast]) == 2
     assert "no task config" in capsys.readouterr().err
-    assert main(["analyze", "dynamics", str(path), "--out", str(tmp_path / "a"), "--complexity", "1", *fast]) == 0
+    assert main(["analyze", "dynamics", str(path), "--out", str(tmp_path / "a"), "--level", "1", *fast]) == 0
     s = json.loads((tmp_path / "a" / "summary.json").read_text())
     assert s["dynamics"] == "relu_exact" and s["task"]["name"] == cfg.name and s["stimulus"]["n_points"] == 3
     assert main(["analyze", "populations", str(path), "--out", str(tmp_path / "p"), "-c", "1", "--trials", "30",

@@ -40,7 +40,7 @@ def test_schema_is_documented_in_the_env_docstring():
 
 @pytest.mark.parametrize("level", [1, 3, 4])
 def test_single_env_keys_types_and_timing(level):
-    env = DecisionMakingEnv(complexity=level)
+    env = DecisionMakingEnv(level=level)
     rng = np.random.default_rng(level)
     obs, info = env.reset(seed=0)
     assert set(info) == trial_keys(level)
@@ -80,8 +80,8 @@ def assert_vector_infos_equal(ours, theirs):
 @pytest.mark.parametrize("level", [1, 4])
 def test_vector_env_infos_equal_sync_vector_env_of_single_envs(level):
     n = 5
-    ours = gym.make_vec("DecisionMaking-v0", num_envs=n, vectorization_mode="vector_entry_point", complexity=level)
-    sync = SyncVectorEnv([lambda: DecisionMakingEnv(complexity=level) for _ in range(n)],
+    ours = gym.make_vec("DecisionMaking-v0", num_envs=n, vectorization_mode="vector_entry_point", level=level)
+    sync = SyncVectorEnv([lambda: DecisionMakingEnv(level=level) for _ in range(n)],
                          autoreset_mode=AutoresetMode.SAME_STEP)
     o1, i1 = ours.reset(seed=11)
     o2, i2 = sync.reset(seed=11)
@@ -106,8 +106,8 @@ def test_sb3_vec_env_infos_equal_dummy_vec_env_of_monitored_single_envs():
     from stable_baselines3.common.env_util import make_vec_env
 
     n = 4
-    ours = make_sb3_vec_env(n, complexity=3, seed=21)
-    dummy = make_vec_env("DecisionMaking-v0", n_envs=n, seed=21, env_kwargs={"complexity": 3})
+    ours = make_sb3_vec_env(n, level=3, seed=21)
+    dummy = make_vec_env("DecisionMaking-v0", n_envs=n, seed=21, env_kwargs={"level": 3})
     np.testing.assert_array_equal(ours.reset(), dummy.reset())
 
     def same(a, b):
@@ -170,12 +170,12 @@ def test_eval_callback_and_monitor_record_is_success(tmp_path):
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    model = PPO("MlpPolicy", make_sb3_vec_env(4, complexity=1, seed=0), n_steps=32, batch_size=64, n_epochs=1,
+    model = PPO("MlpPolicy", make_sb3_vec_env(4, level=1, seed=0), n_steps=32, batch_size=64, n_epochs=1,
                 policy_kwargs=dict(net_arch=[8]), seed=0)
     callbacks = [
-        EvalCallback(make_sb3_vec_env(2, complexity=1, seed=100), n_eval_episodes=6, eval_freq=32, verbose=0,
+        EvalCallback(make_sb3_vec_env(2, level=1, seed=100), n_eval_episodes=6, eval_freq=32, verbose=0,
                      log_path=str(tmp_path / "ours"), warn=False),
-        EvalCallback(DummyVecEnv([lambda: Monitor(gym.make("DecisionMaking-v0", complexity=1))]), n_eval_episodes=6,
+        EvalCallback(DummyVecEnv([lambda: Monitor(gym.make("DecisionMaking-v0", level=1))]), n_eval_episodes=6,
                      eval_freq=32, verbose=0, log_path=str(tmp_path / "stock"), warn=False),
     ]
     model.learn(128, callback=callbacks)
@@ -183,7 +183,7 @@ def test_eval_callback_and_monitor_record_is_success(tmp_path):
         assert cb.evaluations_successes and all(len(s) == 6 for s in cb.evaluations_successes)
         assert all(isinstance(x, bool) for s in cb.evaluations_successes for x in s)
         assert "successes" in np.load(cb.log_path + ".npz")
-    monitored = Monitor(gym.make("DecisionMaking-v0", complexity=1), str(tmp_path / "m"), info_keywords=("is_success",))
+    monitored = Monitor(gym.make("DecisionMaking-v0", level=1), str(tmp_path / "m"), info_keywords=("is_success",))
     monitored.reset(seed=0)
     for _ in range(3):
         terminated = False

@@ -52,7 +52,7 @@ def test_zero_coherence_is_chance_for_both_observers():
 
 
 def test_dataset_batches():
-    data = TrialDataset(complexity=3, batch_size=16, seed=4)
+    data = TrialDataset(level=3, batch_size=16, seed=4)
     b = data.sample()
     T = b.obs.shape[0]
     assert b.obs.shape == (T, 16, 7) and b.target.shape == (T, 16) and b.mask.dtype == bool
@@ -61,7 +61,7 @@ def test_dataset_batches():
     w = b.loss_weights(fixate_weight=0.1, decision_weight=2.0)
     assert set(np.unique(w[b.stage == DECISION])) == {2.0}
     assert np.allclose(w[(b.stage >= 0) & (b.stage != DECISION)], 0.1) and (w[~b.mask] == 0).all()
-    again = TrialDataset(complexity=3, batch_size=16, seed=4).sample()
+    again = TrialDataset(level=3, batch_size=16, seed=4).sample()
     np.testing.assert_array_equal(again.obs, b.obs)
     inputs, target = data()
     assert inputs.shape[1:] == (16, 7) and target.shape[1] == 16

@@ -13,7 +13,7 @@ def tiny_run(tmp_path_factory):
     from agents import train_sl
 
     out = tmp_path_factory.mktemp("run")
-    train_sl(complexity=3, hidden_size=16, seed=0, max_steps=60000, eval_every=15000, checkpoint_every=15000,
+    train_sl(level=3, hidden_size=16, seed=0, max_steps=60000, eval_every=15000, checkpoint_every=15000,
              eval_trials=200, out_dir=out, progress=False)
     return out
 

@@ -298,7 +298,7 @@ def test_cli_writes_the_report_for_a_weights_file(tmp_path):
 
     Network.random(24, 7, 3, seed=0).save(tmp_path / "w.npz")
     out = tmp_path / "out"
-    rc = main(["analyze", "populations", str(tmp_path / "w.npz"), "--out", str(out), "--complexity", "3",
+    rc = main(["analyze", "populations", str(tmp_path / "w.npz"), "--out", str(out), "--level", "3",
                "--trials", "40", "--shuffles", "100", "--skip", "connectivity", "robustness_ablation",
                "--no-figures"])
     assert rc == 0

@@ -33,7 +33,7 @@ def colors_in(region: np.ndarray) -> set:
 
 @pytest.mark.parametrize("level", [1, 3, 4])
 def test_rgb_array_is_a_picture_of_the_trial_so_far(level):
-    env = gym.make("DecisionMaking-v0", complexity=level, render_mode="rgb_array")
+    env = gym.make("DecisionMaking-v0", level=level, render_mode="rgb_array")
     env.reset(seed=level)
     renderer = env.unwrapped._frames.renderer
     frames, info = play_trial(env, lambda t, gt: gt)
@@ -64,7 +64,7 @@ def test_rgb_array_is_a_picture_of_the_trial_so_far(level):
 
 
 def test_wrong_and_fixation_break_are_drawn():
-    env = DecisionMakingEnv(complexity=1, render_mode="rgb_array")
+    env = DecisionMakingEnv(level=1, render_mode="rgb_array")
     env.reset(seed=0)
     r = env._frames.renderer
     frames, info = play_trial(env, lambda t, gt: 3 - gt if gt else (1 if t == 4 else 0))
@@ -107,7 +107,7 @@ def test_human_mode_without_display_warns_once_and_runs(monkeypatch):
     import matplotlib
 
     matplotlib.use("Agg")
-    env = gym.make("DecisionMaking-v0", complexity=1, render_mode="human")
+    env = gym.make("DecisionMaking-v0", level=1, render_mode="human")
     with pytest.warns(UserWarning, match="no window is shown"):
         env.reset(seed=0)
     with warnings.catch_warnings():
@@ -119,7 +119,7 @@ def test_human_mode_without_display_warns_once_and_runs(monkeypatch):
 
 
 def test_ansi_and_no_render_mode():
-    env = DecisionMakingEnv(complexity=3, render_mode="ansi")
+    env = DecisionMakingEnv(level=3, render_mode="ansi")
     assert env.render() == "no trial yet: call reset()"
     env.reset(seed=0)
     env.step(0)
@@ -131,8 +131,8 @@ def test_ansi_and_no_render_mode():
 def test_make_vec_accepts_render_mode_in_every_vectorization_mode(mode):
     kwargs = {} if mode == "vector_entry_point" else {"vector_kwargs": {"autoreset_mode": AutoresetMode.SAME_STEP}}
     envs = gym.make_vec("DecisionMaking-v0", num_envs=3, vectorization_mode=mode, render_mode="rgb_array",
-                        complexity=1, **kwargs)
-    ref = dm_envs.DecisionMakingVectorEnv(3, complexity=1, render_mode="rgb_array")
+                        level=1, **kwargs)
+    ref = dm_envs.DecisionMakingVectorEnv(3, level=1, render_mode="rgb_array")
     envs.reset(seed=5)
     ref.reset(seed=5)
     rng = np.random.default_rng(0)
@@ -155,7 +155,7 @@ def test_sb3_make_vec_env_without_env_kwargs_and_sb3_vec_env_images():
     venv = make_vec_env("DecisionMaking-v0", n_envs=4)  # SB3 passes render_mode="rgb_array"
     assert venv.render_mode == "rgb_array" and venv.reset().shape == (4, 7)
     images = venv.get_images()
-    ours = make_sb3_vec_env(4, complexity=3, seed=0, render_mode="rgb_array")
+    ours = make_sb3_vec_env(4, level=3, seed=0, render_mode="rgb_array")
     ours.reset()
     mine = ours.get_images()
     assert len(images) == len(mine) == 4 and images[0].shape == mine[0].shape
@@ -172,7 +172,7 @@ def test_record_video_writes_a_readable_video(tmp_path):
     from moviepy import VideoFileClip
 
     folder = tmp_path / "videos"
-    env = RecordVideo(gym.make("DecisionMaking-v0", complexity=1, render_mode="rgb_array"), str(folder),
+    env = RecordVideo(gym.make("DecisionMaking-v0", level=1, render_mode="rgb_array"), str(folder),
                       episode_trigger=lambda episode: episode == 0, disable_logger=True)
     env.reset(seed=0)
     terminated, steps = False, 0

@@ -24,8 +24,8 @@ def test_subproc_vecnormalize_eval_and_checkpoint_callbacks_on_make_vec_env(tmp_
 
     # worker processes start fresh (forkserver): Gymnasium's "module:id" imports the package that registers the task
     venv = VecNormalize(make_vec_env("dm_envs:DecisionMaking-v0", n_envs=2, seed=0, vec_env_cls=SubprocVecEnv,
-                                     env_kwargs=dict(complexity=1)))
-    eval_env = VecNormalize(make_vec_env("DecisionMaking-v0", n_envs=1, seed=9, env_kwargs=dict(complexity=1)),
+                                     env_kwargs=dict(level=1)))
+    eval_env = VecNormalize(make_vec_env("DecisionMaking-v0", n_envs=1, seed=9, env_kwargs=dict(level=1)),
                             training=False, norm_reward=False)
     model = PPO("MlpPolicy", venv, n_steps=32, batch_size=32, n_epochs=1, policy_kwargs=dict(net_arch=[8]), seed=0)
     evaluate = EvalCallback(eval_env, n_eval_episodes=4, eval_freq=32, log_path=str(tmp_path / "eval"), warn=False)
@@ -42,7 +42,7 @@ def test_vec_video_recorder_on_make_vec_env_writes_a_readable_video(tmp_path):
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecVideoRecorder
 
-    venv = VecVideoRecorder(make_vec_env("DecisionMaking-v0", n_envs=2, seed=0, env_kwargs=dict(complexity=1)),
+    venv = VecVideoRecorder(make_vec_env("DecisionMaking-v0", n_envs=2, seed=0, env_kwargs=dict(level=1)),
                             str(tmp_path), record_video_trigger=lambda step: step == 0, video_length=12)
     venv.reset()
     for _ in range(12):
@@ -54,7 +54,7 @@ def test_vec_video_recorder_on_make_vec_env_writes_a_readable_video(tmp_path):
     frames = list(clip.iter_frames())
     clip.close()
     assert len(frames) >= 12 and frames[0].std() > 20  # a picture: SB3 tiles the two envs' trials, one above the other
-    single = gym.make("DecisionMaking-v0", complexity=1, render_mode="rgb_array")
+    single = gym.make("DecisionMaking-v0", level=1, render_mode="rgb_array")
     single.reset(seed=0)
     h, w, _ = single.render().shape
     assert frames[0].shape == (2 * h, w, 3)

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from dm_envs import COMPLEXITY_LEVELS, PRESETS, STAGES, TaskConfig, make_config
+from dm_envs import LEVELS, PRESETS, STAGES, TaskConfig, make_config
 
 
 def test_presets_are_valid_and_graded():
-    levels = [make_config(k) for k in COMPLEXITY_LEVELS]
+    levels = [make_config(k) for k in LEVELS]
     assert [c.n_streams for c in levels] == [1, 1, 2, 2]
     assert levels[0].stage_step_range("delay") == (0, 0)
     assert levels[1].stage_step_range("delay")[1] > 0
@@ -32,7 +32,7 @@ def test_overrides_and_names():
 
 
 def test_json_round_trip():
-    for key in list(COMPLEXITY_LEVELS) + ["neurogym"]:
+    for key in list(LEVELS) + ["neurogym"]:
         cfg = make_config(key) if isinstance(key, int) else make_config(preset=key)
         again = TaskConfig.from_dict(json.loads(json.dumps(cfg.to_dict())))
         assert again == cfg
@@ -66,7 +66,7 @@ def test_bad_parameters_raise_clear_errors(kwargs, message):
 
 @pytest.mark.parametrize("level", [0, 5, -1, 2.5, "3", True])
 def test_complexity_out_of_range(level):
-    with pytest.raises(ValueError, match=r"complexity must be an integer in \(1, 2, 3, 4\)"):
+    with pytest.raises(ValueError, match=r"level must be an integer in \(1, 2, 3, 4\)"):
         make_config(level)
 
 
@@ -84,3 +84,27 @@ def test_duration_forms():
     assert cfg.max_trial_steps == 7 + 15 + 5 + 3
     assert set(STAGES) == {"fixation", "stimulus", "delay", "decision"}
     assert np.isclose(make_config(preset="neurogym").noise_amplitude, 0.1)
+
+
+def test_complexity_is_still_accepted_as_the_former_name_of_level():
+    """The task level was called ``complexity`` before; every way in still takes it, with the same meaning."""
+    import gymnasium as gym
+
+    from agents.config import make_configs
+
+    assert make_config(complexity=2) == make_config(2) == make_config(level=2)
+    with pytest.raises(ValueError, match="former name"):
+        make_config(2, complexity=3)
+    env = gym.make("DecisionMaking-v0", complexity=1)
+    assert env.unwrapped.config == make_config(1)
+    run, _ = make_configs("sl", complexity=4, seed=3)
+    assert run.level == 4 and run.task_config() == make_config(4)
+
+
+def test_the_cli_takes_complexity_as_an_alias_of_level():
+    from analysis.cli import build_parser
+
+    parser = build_parser()
+    for flag in ("--level", "--complexity", "-c"):
+        assert parser.parse_args(["train", "sl", flag, "2"]).level == 2
+        assert parser.parse_args(["analyze", "dynamics", "m.zip", "--out", "o", flag, "4"]).level == 4

@@ -59,8 +59,8 @@ MAKE_CASES = [
     ({"fixation_required": None}, TypeError, ["fixation_required must be one of", "got None"]),
     ({"name": 3}, TypeError, ["name must be a string", "got 3 (int)"]),
     ({"coherence": [0.1]}, TypeError, ["unknown task parameter(s) ['coherence']", "allowed: ["]),
-    ({"complexity": True}, TypeError, ["complexity must be an integer in (1, 2, 3, 4)", "got True (bool)"]),
-    ({"complexity": 5}, ValueError, ["complexity must be an integer in (1, 2, 3, 4)", "got 5 (int)"]),
+    ({"level": True}, TypeError, ["level must be an integer in (1, 2, 3, 4)", "got True (bool)"]),
+    ({"level": 5}, ValueError, ["level must be an integer in (1, 2, 3, 4)", "got 5 (int)"]),
     ({"preset": "ibl"}, ValueError, ["preset must be one of ('neurogym',)", "got 'ibl' (str)"]),
     ({"render_mode": "rgb"}, ValueError, ["render_mode must be one of ('ansi', 'rgb_array', 'human')", "'rgb'"]),
     ({"config": "level3"}, TypeError, ["config must be a TaskConfig or a dict of its fields", "'level3' (str)"]),
@@ -189,12 +189,12 @@ def test_invalid_reset_options(options, error, fragments):
 
 def test_signed_coherence_option_needs_two_choices():
     with pytest.raises(ValueError, match="signed_coherence is a reset option of two-choice tasks"):
-        DecisionMakingEnv(complexity=4).reset(options={"signed_coherence": [0.1, 0.2]})
+        DecisionMakingEnv(level=4).reset(options={"signed_coherence": [0.1, 0.2]})
 
 
 def test_reset_options_set_the_next_trial_and_leave_the_sequence_alone():
     conditions = {"signed_coherence": [0.4, -0.1], "context": 1, "durations": [3, 15, 5, 3]}
-    plain, forced = DecisionMakingEnv(complexity=3), DecisionMakingEnv(complexity=3)
+    plain, forced = DecisionMakingEnv(level=3), DecisionMakingEnv(level=3)
     plain.reset(seed=8)
     obs, info = forced.reset(seed=8, options=conditions)
     assert info["context"] == 1 and info["correct_choice"] == 1  # stream 2 decides; it favours choice 2
@@ -209,16 +209,16 @@ def test_reset_options_set_the_next_trial_and_leave_the_sequence_alone():
         for key, value in forced._trial_info().items():
             np.testing.assert_array_equal(value, plain._trial_info()[key])
     # reproducible from the seed, and the same in the vector env
-    again = DecisionMakingEnv(complexity=3)
+    again = DecisionMakingEnv(level=3)
     np.testing.assert_array_equal(again.reset(seed=8, options=conditions)[0], forced.reset(seed=8, options=conditions)[0])
-    venv = DecisionMakingVectorEnv(3, complexity=3)
+    venv = DecisionMakingVectorEnv(3, level=3)
     _, vinfo = venv.reset(seed=8, options=conditions)
     np.testing.assert_array_equal(vinfo["context"], [1, 1, 1])
     np.testing.assert_allclose(vinfo["signed_coherence"], [[0.4, -0.1]] * 3)
 
 
 def test_stepping_after_the_episode_ended_raises():
-    env = gym.make("DecisionMaking-v0", complexity=1, abort_ends_trial=True)
+    env = gym.make("DecisionMaking-v0", level=1, abort_ends_trial=True)
     env.reset(seed=0)
     assert env.step(1)[2]  # a fixation break ends the trial
     with pytest.raises(ResetNeededError) as err:

@@ -22,7 +22,7 @@ def test_lazy_sb3_module_attribute():
         "import sys, dm_envs\n"
         "assert 'stable_baselines3' not in sys.modules and 'torch' not in sys.modules\n"
         "assert 'sb3' in dir(dm_envs)\n"
-        "venv = dm_envs.sb3.make_sb3_vec_env(2, complexity=1, seed=0)\n"
+        "venv = dm_envs.sb3.make_sb3_vec_env(2, level=1, seed=0)\n"
         "assert venv.reset().shape == (2, 3) and 'stable_baselines3' in sys.modules\n"
         "try:\n"
         "    dm_envs.nope\n"

@@ -15,12 +15,12 @@ Each handler parses its options, calls the library and prints a summary line:
 ``dynamics`` and ``populations`` take any sb3-contrib recurrent policy (the package's ReLU RNN exactly, LSTM/GRU
 policies by :mod:`analysis.dynamics.generic` and :mod:`analysis.populations.generic`, whose units are the core's
 ``h``); ``dynamics`` and ``populations`` take the task of a model saved without metadata
-from ``--complexity N`` / ``-o KEY=VALUE``; every command that draws figures takes ``--format png|pdf|svg``.
+from ``--level N`` / ``-o KEY=VALUE``; every command that draws figures takes ``--format png|pdf|svg``.
 
 Examples::
 
     dmd analyze dynamics runs/rl_seed0/final_model.zip --out runs/rl_seed0/dynamics
-    dmd analyze dynamics lstm.zip --complexity 3 --out out/lstm --format pdf
+    dmd analyze dynamics lstm.zip --level 3 --out out/lstm --format pdf
     dmd analyze track runs/rl_seed0 --out runs/rl_seed0/track
     dmd analyze track runs/lstm -c 3 --out out/lstm_track             # plain SB3 checkpoints of an LSTM policy
     dmd analyze populations runs/rl_seed0/final_model.zip --out runs/rl_seed0/populations
@@ -75,22 +75,22 @@ def _format_option(p: argparse.ArgumentParser) -> None:
 
 
 def _task_options(p: argparse.ArgumentParser, default: str) -> None:
-    p.add_argument("--complexity", "-c", type=int, choices=(1, 2, 3, 4), default=None,
+    p.add_argument("--level", "--complexity", "-c", type=int, choices=(1, 2, 3, 4), default=None,
                    help=f"task level (default: {default})")
     p.add_argument("--task-override", "-o", action="append", default=[], metavar="KEY=VALUE", type=task_override,
-                   help="task field override, value as JSON (e.g. noise_amplitude=0.3), on --complexity or the "
+                   help="task field override, value as JSON (e.g. noise_amplitude=0.3), on --level or the "
                         "model's own task; repeatable")
 
 
 def _task_config(args: argparse.Namespace, fallback: Optional[int] = None) -> Any:
-    """The task of ``--complexity`` / ``-o`` (overrides apply to the level given, else to the model's own task,
+    """The task of ``--level`` / ``-o`` (overrides apply to the level given, else to the model's own task,
     else to level ``fallback``); ``None`` when neither flag is given."""
     from agents.cli import parse_overrides
     from dm_envs import make_config
 
     overrides = parse_overrides(args.task_override)
-    if args.complexity is not None:
-        return make_config(args.complexity, **overrides)
+    if args.level is not None:
+        return make_config(args.level, **overrides)
     if not overrides:
         return None
     import agents
@@ -99,7 +99,7 @@ def _task_config(args: argparse.Namespace, fallback: Optional[int] = None) -> An
         return agents.task_config_of(args.model).replace(**overrides)
     except (ValueError, KeyError, FileNotFoundError):  # no metadata: overrides on the fallback level
         if fallback is None:
-            raise ValueError(f"{args.model} carries no task config: -o needs --complexity N") from None
+            raise ValueError(f"{args.model} carries no task config: -o needs --level N") from None
         return make_config(fallback, **overrides)
 
 
@@ -193,7 +193,7 @@ def _run_track(args: argparse.Namespace) -> int:
 
     _one_torch_thread()
     t0 = time.perf_counter()
-    args.model = str(Path(args.run_dir) / "final_model.zip")  # whose task -o overrides without --complexity
+    args.model = str(Path(args.run_dir) / "final_model.zip")  # whose task -o overrides without --level
     config = _task_config(args)
     out = _make_folder(args.out)
     tr = track(args.run_dir, args.grid, args.stage, config=config, n_init=args.n_init, n_observed=args.observed,
@@ -219,7 +219,7 @@ def _add_populations(asub: Any) -> None:
         "populations",
         help="populations (G+/G-/Ga/Gs, balance), selectivity (GCMI), connectivity, crystallization, PCA, robustness",
         description="Reads a saved model (MODEL.zip; its task comes from the model's metadata) or plain weights "
-                    "(MODEL.npz with W_rec, W_in, W_out and optional b_rec, b_out; pass --complexity), and writes "
+                    "(MODEL.npz with W_rec, W_in, W_out and optional b_rec, b_out; pass --level), and writes "
                     "OUT/summary.json, CSV tables and figures.",
     )
     p.add_argument("model", help="saved model (.zip) or weights (.npz with W_rec, W_in, W_out)")
@@ -260,7 +260,7 @@ def _run_populations(args: argparse.Namespace) -> int:
     if net is None:
         net = Network.load(args.model, config=config)
     out = _make_folder(args.out)
-    if net.config is None:  # plain weights or a model without --complexity: the paper's task
+    if net.config is None:  # plain weights or a model without --level: the paper's task
         net = net.with_config(make_config(3))
     if not isinstance(net, Network):
         print(f"{net.kind.upper()} policy: units = {_unit_text(net)}, active when |h| > "
@@ -304,7 +304,7 @@ def _run_crystallization(args: argparse.Namespace) -> int:
     from analysis.populations.figures import plot_population_track
     from analysis.populations.tracking import track_populations
 
-    args.model = str(Path(args.run) / "final_model.zip")  # whose task -o overrides without --complexity
+    args.model = str(Path(args.run) / "final_model.zip")  # whose task -o overrides without --level
     config = _task_config(args)
     out = _make_folder(args.out)
     tracking = track_populations(args.run, n_trials=args.trials, seed=args.seed, gs=args.gs, config=config,

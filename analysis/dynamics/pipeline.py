@@ -129,11 +129,11 @@ def run_dynamics_analysis(
     exact = isinstance(dyn, Network)
     if dyn.config is None:
         raise ValueError(f"{model_path}: the model carries no task config (dmd_metadata['task_config']): pass the "
-                         "task (dmd analyze dynamics --complexity N and/or -o KEY=VALUE)")
+                         "task (dmd analyze dynamics --level N and/or -o KEY=VALUE)")
     cfg = dyn.config
     if dyn.input_size != cfg.obs_dim:
         raise ValueError(f"{model_path}: the policy reads {dyn.input_size} inputs, the task {cfg.name} has "
-                         f"{cfg.obs_dim}: pass the task it was trained on (--complexity, -o)")
+                         f"{cfg.obs_dim}: pass the task it was trained on (--level, -o)")
     out.mkdir(parents=True, exist_ok=True)
     if exact:  # the policy's own float32 torch states, as in SB3
         run = rollout(model, trials, seed=seed, noise=True, config=cfg)

@@ -315,7 +315,7 @@ def track(
             cfg = TaskConfig.from_dict(agents.load_metadata(ckpts[-1].path)["task_config"])
         except (agents.ModelLoadError, KeyError) as err:
             raise ValueError(f"{ckpts[-1].path} carries no task config: pass config= (dmd analyze track "
-                             "--complexity N)") from err
+                             "--level N)") from err
     batch = sample_trials(cfg, int(trials), np.random.default_rng(seed), noise=True)
     eval_batch = None
     end_steps = max(c.env_steps for c in ckpts)

@@ -66,7 +66,7 @@ def _train(spec: ExperimentSpec, cell: Cell, run_dir: Path) -> dict:
 
     run, hyperparameters = make_configs(
         cell.rule,
-        complexity=cell.level,
+        level=cell.level,
         task_overrides=dict(spec.task) or None,
         seed=cell.seed,
         delta=cell.delta,

@@ -1,6 +1,6 @@
 """Experiment specifications: which networks to train and analyse.
 
-An experiment is the grid ``learning rules x delta values x seeds x complexity levels``; each point is a
+An experiment is the grid ``learning rules x delta values x seeds x levels``; each point is a
 :class:`Cell` (one network). A spec is a TOML file, a built-in preset, or CLI flags::
 
     # study.toml
@@ -43,7 +43,7 @@ RULES = ("rl", "sl")
 ANALYSES = ("dynamics", "populations")
 LEVELS = (1, 2, 3, 4)
 
-SET_BY_EXPERIMENT = ("complexity", "task_overrides", "seed", "delta", "hidden_size", "target_accuracy", "out_dir",
+SET_BY_EXPERIMENT = ("level", "task_overrides", "seed", "delta", "hidden_size", "target_accuracy", "out_dir",
                      "resume", "progress", "preset", "config", "callback")
 """Trainer arguments an experiment sets itself (from its grid, its top-level settings and its [task] table), so
 not allowed in [rl] / [sl]."""
@@ -84,7 +84,7 @@ class ExperimentSpec:
         rules: Learning rules, a subset of ``("rl", "sl")``.
         deltas: Initialisation widths (``W_rec, W_in ~ U(-delta, delta)``).
         seeds: Seeds; the RL and SL cells of a seed start from the same weights.
-        levels: Task complexity levels (1-4).
+        levels: Task levels (1-4).
         hidden_size: Units of the recurrent core.
         target_accuracy: The stopping criterion of both trainers.
         analyses: Which analyses to run on each trained network (``"dynamics"``, ``"populations"``).
@@ -304,7 +304,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         analysis={"grid": 11, "n_init": 16, "track_grid": 7, "track_n_init": 8, "population_trials": 500,
                   "n_shuffles": 1000},
     ),
-    # A larger sweep: 250 units, six widths, ten paired seeds, three complexity levels.
+    # A larger sweep: 250 units, six widths, ten paired seeds, three levels.
     "full": dict(
         name="full",
         rules=["rl", "sl"],

@@ -115,7 +115,7 @@ def track_populations(
         if trials is None:
             config = w.config
             if config is None:
-                raise ValueError(f"{ckpt.path} carries no task config: pass config= (--complexity N)")
+                raise ValueError(f"{ckpt.path} carries no task config: pass config= (--level N)")
             trials = sample_trials(config, n_trials, np.random.default_rng([seed, 0x909]))
         thr = (GENERIC_THRESHOLD if generic else 1e-6) if threshold is None else threshold
         run = w.forward(trials.obs)
