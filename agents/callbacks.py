@@ -43,8 +43,18 @@ each rollout as one (:meth:`TrainingMonitor.mark_safe_point`), and a run stopped
 TensorBoard layout (the same for both rules; ``tensorboard --logdir`` on a parent folder shows them side by side):
 ``eval/*`` (accuracy, its Wilson lower bound, accuracy per coherence, outcome rates, greedy reward) and ``time/*``
 (``trials``, ``trials_per_s``, ``fps`` in env steps/s) against env steps; the same ``eval/*`` scalars under
-``eval_vs_trials/*`` against trials seen; ``train/*`` losses (SB3's PPO losses for RL; the cross-entropy for SL);
-``rollout/*`` (SB3's episode reward and success rate; RL only).
+``eval_vs_trials/*`` against trials seen; ``train/*``: each learning rule's own loss tags (RL: SB3's PPO tags,
+``train/loss``, ``train/policy_gradient_loss``, ``train/value_loss``, ``train/entropy_loss``, ``train/approx_kl``,
+...; SL: ``train/cross_entropy``, ``train/grad_norm``, ``train/batch_accuracy``), so no tag means two things;
+``rollout/*`` (SB3's episode reward and success rate; RL only). At every regular checkpoint (step 0 included) and for
+the final model the trainer's :class:`~agents.tensorboard.TensorBoardExtras` (:attr:`TrainingMonitor.tensorboard`)
+runs its checkpoint hooks: histograms ``weights/W_rec``, ``weights/W_in``, ``weights/W_out`` and
+``activity/hidden*`` (hidden activity on a fixed batch of trials) with ``activity/*`` scalars, and, when passed (by
+``dmd train`` and the experiment cells by default), the dynamics probe's ``dynamics/*`` scalars (spectral radius of
+``W_rec``; trial-reachable quasi-periodic, fixed-point and divergent fractions) and ``dynamics/attractor_map`` and
+``dynamics/trajectories`` images (``analysis.dynamics.probe``); ``time/checkpoint_hooks_s`` is their cumulative
+time. At the end, the ``hparams`` plugin's summary: the run's settings with ``hparams/*`` final metrics (accuracy,
+steps and trials to criterion, wall time) and the newest ``dynamics/*`` values.
 """
 
 from __future__ import annotations
@@ -187,6 +197,8 @@ class TrainingMonitor:
         """The trainer's hook, called after a rollback with the rollback count: switch to fresh training trials."""
         self.path_state: Optional[Callable[[], Optional[dict[str, Any]]]] = None
         """The trainer's hook: its part of the resume state, captured now (see :mod:`agents.resume`)."""
+        self.tensorboard: Any = None
+        """The trainer's :class:`~agents.tensorboard.TensorBoardExtras`: checkpoint hooks and hyperparameters."""
         self.collapsed = False
         self._healthy: Optional[dict[str, Any]] = None
         self._safe: Optional[dict[str, Any]] = None  # the resume state of the last safe point; None: now is one
@@ -272,6 +284,8 @@ class TrainingMonitor:
         if self.env_steps >= self._next_ckpt:
             self.save_checkpoint(self.run.step_checkpoint(self.env_steps))
             self._next_ckpt = _multiple_after(self.env_steps, self.checkpoint_every)
+            if self.tensorboard is not None:
+                self.tensorboard.checkpoint(self)
         return stop
 
     def evaluate(self) -> bool:
@@ -426,6 +440,15 @@ class TrainingMonitor:
                 self._writer.add_scalar(f"eval_vs_trials/{key}", value, self.trials)
         self._writer.flush()
 
+    @property
+    def tb_writer(self) -> Any:
+        """The run's ``SummaryWriter`` on ``RUN/tb`` (opened on first use, closed by :meth:`close`)."""
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(log_dir=str(self.run.tb))
+        return self._writer
+
     def _refresh_bar(self) -> None:
         if self._bar is None:
             return
@@ -546,6 +569,8 @@ class TrainingMonitor:
             self.save_checkpoint(self.run.step_checkpoint(self.env_steps))
         meta = self.metadata()
         self.run.write_metadata(meta)
+        if self.tensorboard is not None and status != "diverged":
+            self.tensorboard.finish(self, meta)
         self.close()
         return meta
 

@@ -44,6 +44,7 @@ from .callbacks import InterruptGuard, RLCallback, TrainingMonitor, check_finite
 from .defaults import PPO_DEFAULTS, RL_SCHEDULE
 from .evaluation import Evaluator, StoppingRule
 from .resume import ResumeStateError, restore_rl_state, rl_state
+from .tensorboard import default_extras
 from .runs import (
     ROLLBACK_STREAM,
     TRAIN_STREAM,
@@ -97,6 +98,8 @@ def train_rl(
     progress: bool = True,
     device: str = "cpu",
     callback: Any = None,
+    checkpoint_hooks: Sequence[Any] = (),
+    tensorboard_extras: bool = True,
 ) -> TrainResult:
     """Train the paper's RNN with PPO until it reaches the target accuracy (or the step budget runs out).
 
@@ -147,6 +150,11 @@ def train_rl(
         progress: Show a progress bar and a summary line.
         device: Torch device (``"cpu"``; the small network is fastest there).
         callback: Extra SB3 callback(s) passed to ``learn``.
+        checkpoint_hooks: Hooks run at every regular checkpoint and on the final model, e.g. the dynamics probe
+            ``analysis.dynamics.probe.DynamicsProbe()`` (``dmd train`` passes it by default; see
+            :mod:`agents.tensorboard`). They never change training.
+        tensorboard_extras: Weight and hidden-activity histograms at checkpoints and the hyperparameters at the end
+            (:mod:`agents.tensorboard`).
 
     Returns:
         A :class:`~agents.runs.TrainResult` (status ``"reached_target"``, ``"budget_exhausted"``, ``"interrupted"``
@@ -190,6 +198,7 @@ def train_rl(
     )
     monitor.on_rollback = lambda k: _fresh_trials(model, stream_seed(seed, ROLLBACK_STREAM, k))
     monitor.path_state = lambda: rl_state(model)
+    monitor.tensorboard = default_extras(checkpoint_hooks, tensorboard_extras)
     if start.checkpoint is not None:
         _resume(start, model, monitor, seed)
     if start.resumed is not None and rule.should_stop(start.resumed.get("accuracy_curve", [])):  # it had finished

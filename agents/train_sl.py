@@ -37,6 +37,7 @@ from .defaults import PPO_DEFAULTS, SL_DEFAULTS, SL_SCHEDULE
 from .evaluation import Evaluator, StoppingRule
 from .io import actor_forward
 from .resume import ResumeStateError
+from .tensorboard import default_extras
 from .runs import (
     ROLLBACK_STREAM,
     TRAIN_STREAM,
@@ -104,6 +105,8 @@ def train_sl(
     overwrite: bool = False,
     progress: bool = True,
     device: str = "cpu",
+    checkpoint_hooks: Sequence[Any] = (),
+    tensorboard_extras: bool = True,
 ) -> TrainResult:
     """Train the paper's RNN by supervised learning until it reaches the target accuracy (or the budget runs out).
 
@@ -144,6 +147,9 @@ def train_sl(
         overwrite: Delete a previous run in ``out_dir`` first.
         progress: Show a progress bar and a summary line.
         device: Torch device.
+        checkpoint_hooks: Hooks run at every regular checkpoint and on the final model (as in
+            :func:`~agents.train_rl`; e.g. ``analysis.dynamics.probe.DynamicsProbe()``).
+        tensorboard_extras: Histograms at checkpoints and the hyperparameters at the end (:mod:`agents.tensorboard`).
 
     Returns:
         A :class:`~agents.runs.TrainResult`.
@@ -194,6 +200,7 @@ def train_sl(
     )
     monitor.on_rollback = lambda k: setattr(data, "rng", np.random.default_rng(stream_seed(seed, ROLLBACK_STREAM, k)))
     monitor.path_state = lambda: {"data_rng": data.rng.bit_generator.state}
+    monitor.tensorboard = default_extras(checkpoint_hooks, tensorboard_extras)
     if start.checkpoint is not None:
         _resume(start, data, monitor, seed)
     if start.resumed is not None and rule.should_stop(start.resumed.get("accuracy_curve", [])):
@@ -229,7 +236,7 @@ def train_sl(
             monitor.advance(env_steps=int(batch.mask.sum()), trials=batch_size, updates=1)
             # training-batch accuracy of the greedy policy (free: the logits are at hand)
             actions = logits.detach().argmax(-1).T.cpu().numpy()
-            logger.record_mean("train/loss", loss.item())
+            logger.record_mean("train/cross_entropy", loss.item())  # not train/loss: that tag is PPO's loss in RL
             logger.record_mean("train/grad_norm", grad_norm.item())
             logger.record_mean("train/batch_accuracy", score_actions(batch.trials, actions).accuracy)
     return finish_message(run, model, monitor.finish(status), progress)

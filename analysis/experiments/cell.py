@@ -2,7 +2,9 @@
 
 :func:`run_cell` is what the runner executes in a worker. Every step is resumable: the trainer resumes from its
 newest checkpoint (and returns at once when the run already finished), and each analysis writes its numbers to the
-cell folder, where a rerun finds them and skips the step.
+cell folder, where a rerun finds them and skips the step. Training runs the dynamics probe at every checkpoint
+(:class:`~analysis.dynamics.probe.DynamicsProbe`: ``dynamics/*`` scalars and images in the run's TensorBoard folder);
+``checkpoint_hooks = []`` in a spec's ``[rl]`` or ``[sl]`` table turns it off for that rule's cells.
 
 **Result schema** (the ``result.json`` of a cell, read by :mod:`analysis.experiments.report`):
 
@@ -65,6 +67,10 @@ def _train(spec: ExperimentSpec, cell: Cell, run_dir: Path) -> dict:
 
     trainer = train_rl if cell.rule == "rl" else train_sl
     extra = dict(spec.rl if cell.rule == "rl" else spec.sl)
+    if extra.get("checkpoint_hooks") is None:  # the dynamics probe by default; [rl]/[sl] checkpoint_hooks = [] is off
+        from analysis.dynamics.probe import DynamicsProbe
+
+        extra["checkpoint_hooks"] = [DynamicsProbe()]
     result = trainer(
         complexity=cell.level,
         task_overrides=dict(spec.task) or None,
