@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
           f"(load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     print(f"median wall time per run (whole process): bare {bare:.1f} s, full {full:.1f} s; "
           f"ratio full / bare {full / bare:.3f} (overhead {100 * (full / bare - 1):+.1f}%)")
+    pairs = [f["process"] / b["process"] for b, f in zip(runs["bare"], runs["full"])]
+    print("ratio per pair: " + ", ".join(f"{r:.3f}" for r in pairs) + f" (median {statistics.median(pairs):.3f})")
     print(f"median training time: bare {med['bare']['wall']:.1f} s, full {med['full']['wall']:.1f} s; "
           f"ratio {med['full']['wall'] / med['bare']['wall']:.3f}")
     print(f"median time in the hooks: {hook:.1f} s = {100 * hook / bare:.1f}% of the bare run (goal: <= 10%)")
