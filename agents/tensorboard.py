@@ -18,6 +18,9 @@ Both trainers run the same extras (:class:`TensorBoardExtras`, owned by the run'
   ``hparams/steps_to_criterion``, ``hparams/trials_to_criterion``, ``hparams/wall_time``, ``hparams/reached_target``,
   and the newest value of every scalar the hooks returned, e.g. ``dynamics/qp_fraction``).
 
+A hook that raises is reported (a ``RuntimeWarning`` naming it and the error) and dropped for the rest of the run:
+a diagnostic never ends a training run.
+
 **Training is not touched.** A hook reads the weights and never writes them, and the global random generators
 (Python, numpy, torch) are saved before the hooks run and put back after them, so a run with hooks trains exactly
 (bit for bit) as one without, and exact resume is unaffected; hooks that need randomness take their own seeded
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, Sequence
@@ -201,6 +205,10 @@ def write_hparams(writer: Any, metadata: Mapping[str, Any], metrics: Mapping[str
             writer.add_scalar(tag, value, step)
 
 
+def _name(hook: Any) -> str:
+    return getattr(hook, "__name__", None) or type(hook).__name__
+
+
 def _as_metric(value: Any) -> float:
     if isinstance(value, bool):
         return float(value)
@@ -242,8 +250,15 @@ class TensorBoardExtras:
         )
         rng = global_rng_state()
         try:
-            for hook in self.hooks:
-                scalars = hook(ctx)
+            for hook in list(self.hooks):
+                try:
+                    scalars = hook(ctx)
+                except Exception as err:  # a diagnostic must not end a training run
+                    self.hooks.remove(hook)
+                    warnings.warn(f"checkpoint hook {_name(hook)} failed at {ctx.env_steps:,} env steps "
+                                  f"({type(err).__name__}: {err}); training goes on without it", RuntimeWarning,
+                                  stacklevel=2)
+                    continue
                 if scalars:
                     self.latest.update({k: float(v) for k, v in scalars.items()})
         finally:

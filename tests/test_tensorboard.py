@@ -226,3 +226,17 @@ def test_experiment_cells_pass_the_probe(monkeypatch, tmp_path) -> None:
             cell_module._train(spec, Cell("sl", 0.1, 0, 3), tmp_path / "run")
         hooks = seen[-1]["checkpoint_hooks"]
         assert any(isinstance(h, DynamicsProbe) for h in hooks) == expect
+
+
+def test_a_failing_hook_warns_and_training_goes_on(tmp_path) -> None:
+    calls = []
+
+    def broken(ctx):
+        calls.append(ctx.env_steps)
+        raise ZeroDivisionError("oops")
+
+    tiny = {**SL_TB, "max_steps": 2000, "checkpoint_every": 1000}
+    with pytest.warns(RuntimeWarning, match="checkpoint hook broken failed at 0 env steps.*ZeroDivisionError"):
+        result = train_sl(3, seed=1, out_dir=tmp_path / "run", checkpoint_hooks=[broken], **tiny)
+    assert result.status == "budget_exhausted" and calls == [0]  # dropped after its failure
+    assert "weights/W_rec" in events(result.run_dir).Tags()["histograms"]  # the other hooks went on
