@@ -298,5 +298,5 @@ collapsed past its rollbacks, 130 interrupted; anything else 1."""
 
 
 __all__ = ["COUNT", "FRACTION", "NON_NEGATIVE", "POSITIVE", "POSITIVE_INT", "TARGET", "TRAIN_EXIT_CODES",
-           "add_commands", "checkpoint_hooks", "existing_folder", "number", "output_folder", "parse_overrides", "run_train",
-           "task_override", "trainer_kwargs"]
+           "add_commands", "checkpoint_hooks", "existing_folder", "number", "output_folder", "parse_overrides",
+           "run_train", "task_override", "trainer_kwargs"]

@@ -44,7 +44,6 @@ from .callbacks import InterruptGuard, RLCallback, TrainingMonitor, check_finite
 from .defaults import PPO_DEFAULTS, RL_SCHEDULE
 from .evaluation import Evaluator, StoppingRule
 from .resume import ResumeStateError, restore_rl_state, rl_state
-from .tensorboard import default_extras
 from .runs import (
     ROLLBACK_STREAM,
     TRAIN_STREAM,
@@ -59,6 +58,7 @@ from .runs import (
     stream_seed,
     task_config,
 )
+from .tensorboard import default_extras
 
 def train_rl(
     complexity: Optional[int] = None,

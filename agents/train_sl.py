@@ -37,7 +37,6 @@ from .defaults import PPO_DEFAULTS, SL_DEFAULTS, SL_SCHEDULE
 from .evaluation import Evaluator, StoppingRule
 from .io import actor_forward
 from .resume import ResumeStateError
-from .tensorboard import default_extras
 from .runs import (
     ROLLBACK_STREAM,
     TRAIN_STREAM,
@@ -51,6 +50,7 @@ from .runs import (
     stream_seed,
     task_config,
 )
+from .tensorboard import default_extras
 
 def supervised_loss(
     policy: Any, batch: SupervisedBatch, fixate_weight: float = 0.1, decision_weight: float = 1.0

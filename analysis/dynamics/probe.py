@@ -40,6 +40,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Mapping, Optional
@@ -164,11 +165,12 @@ class DynamicsProbe:
             net, source = policy_or_model, None
             if config is not None:
                 net = replace(net, config=config)
-        elif hasattr(policy_or_model, "lstm_actor") or hasattr(policy_or_model, "policy"):
-            net, source = Network.from_policy(policy_or_model, config=config), policy_or_model
         else:
-            net = Network.load(policy_or_model)
-            source = None
+            if isinstance(policy_or_model, (str, os.PathLike)):  # a saved zip: its policy, as attractor_map does
+                import agents
+
+                policy_or_model = agents.load_model(policy_or_model)
+            net, source = Network.from_policy(policy_or_model, config=config), policy_or_model
         cfg = net.config if config is None else config
         if cfg is None:
             raise ValueError("the probe needs the task: pass config= (the model carries no task config)")
