@@ -4,8 +4,9 @@
 ``analysis``, so the hook is handed to them: ``dmd train`` and the experiment cells do it by default,
 ``train_rl(..., checkpoint_hooks=[DynamicsProbe()])`` in library code). At each checkpoint it measures the network
 being trained with the analysis' own classifier, :func:`~analysis.dynamics.maps.attractor_map` on a small stimulus
-grid with short recordings, so the probe and the full analysis never disagree in *kind*, only in resolution, and
-logs
+grid with short recordings (the same kinds and rules, at a lower resolution: an orbit the full recording resolves,
+such as a period above ``n_record`` or a slow approach, can come out unresolved or as another kind, so the probe
+shows trends and the full analysis gives the numbers of record), and logs
 
 * ``dynamics/spectral_radius``: the spectral radius of ``W_rec``;
 * ``dynamics/qp_fraction``: the trial-reachable quasi-periodic fraction (``qp_fraction_reachable`` of the map: the
