@@ -9,6 +9,7 @@ Examples::
     dmd train rl --level 3 --seed 0 --out runs/rl_l3_s0
     dmd train sl --level 3 --seed 0 --out runs/sl_l3_s0
     dmd train rl --out runs/rl_l3_s0 --resume          # continue after Ctrl-C
+    dmd train sl --out runs/sl_l3_s0 --no-probe        # without the dynamics probe at checkpoints
     tensorboard --logdir runs                          # both learning rules side by side
 """
 
@@ -100,6 +101,8 @@ def _add_common(p: argparse.ArgumentParser, schedule: dict[str, int]) -> None:
     n.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
     n.add_argument("--overwrite", action="store_true", help="delete a previous run in --out first")
     n.add_argument("--no-progress", action="store_true", help="no progress bar")
+    n.add_argument("--no-probe", action="store_true",
+                   help="no dynamics probe at checkpoints (TensorBoard dynamics/* scalars and images)")
     n.add_argument("--device", help=f"torch device ({r['device']})")
 
 
@@ -263,6 +266,20 @@ def _fill_from_run(out: str, kwargs: dict[str, Any], rule: str) -> dict[str, Any
     return {k: v for k, v in filled.items() if v is not None}
 
 
+def checkpoint_hooks(args: argparse.Namespace) -> list[Any]:
+    """The checkpoint hooks of ``dmd train`` (:mod:`agents.tensorboard`): those the ``dmd`` front end provides, unless
+    ``--no-probe``.
+
+    ``agents`` cannot import ``analysis``, so the dynamics probe comes in through the parsed arguments: the root
+    parser (``analysis.cli.build_parser``) sets ``args.checkpoint_hook_factory``, a function returning the hooks
+    (``[analysis.dynamics.probe.DynamicsProbe()]``). Without it (a parser built from this module alone) there are none.
+    """
+    factory = getattr(args, "checkpoint_hook_factory", None)
+    if getattr(args, "no_probe", False) or factory is None:
+        return []
+    return list(factory())
+
+
 def run_train(args: argparse.Namespace) -> int:
     """Handler of ``dmd train rl|sl``: the exit status of the run's final status (:data:`TRAIN_EXIT_CODES`). Errors
     (a diverged run, a folder that holds another run, a mismatched resume) propagate to ``dmd``, which prints them on
@@ -271,7 +288,7 @@ def run_train(args: argparse.Namespace) -> int:
         from .train_rl import train_rl as trainer
     else:
         from .train_sl import train_sl as trainer
-    result = trainer(*train_configs(args))
+    result = trainer(*train_configs(args), checkpoint_hooks=checkpoint_hooks(args))
     if args.no_progress:  # the trainer prints its summary line only with the progress bar
         from .runs import summary_line
 
@@ -285,5 +302,5 @@ collapsed past its rollbacks, 130 interrupted; anything else 1."""
 
 
 __all__ = ["COUNT", "FRACTION", "NON_NEGATIVE", "POSITIVE", "POSITIVE_INT", "TARGET", "TRAIN_EXIT_CODES",
-           "add_commands", "existing_folder", "number", "output_folder", "parse_overrides", "run_train",
-           "task_override", "train_configs", "trainer_kwargs"]
+           "add_commands", "checkpoint_hooks", "existing_folder", "number", "output_folder", "parse_overrides",
+           "run_train", "task_override", "train_configs", "trainer_kwargs"]

@@ -94,6 +94,8 @@ class RunConfig(_Config):
         overwrite: Delete a previous run in ``out_dir`` first.
         progress: Show a progress bar and a summary line.
         device: Torch device (``"cpu"``; the small network is fastest there).
+        tensorboard_extras: Weight and hidden-activity histograms at every checkpoint and the hyperparameters at the
+            end of the run (:mod:`agents.tensorboard`); the checkpoint hooks a trainer is given run either way.
     """
 
     level: Optional[int] = None
@@ -119,6 +121,7 @@ class RunConfig(_Config):
     overwrite: bool = False
     progress: bool = True
     device: str = RUN_DEFAULTS["device"]
+    tensorboard_extras: bool = True
 
     def __post_init__(self) -> None:
         if self.task_overrides is not None and not isinstance(self.task_overrides, Mapping):
@@ -149,6 +152,7 @@ class RunConfig(_Config):
             resume=as_bool("resume", self.resume),
             overwrite=as_bool("overwrite", self.overwrite),
             progress=as_bool("progress", self.progress),
+            tensorboard_extras=as_bool("tensorboard_extras", self.tensorboard_extras),
         )
         self.task_config()  # the task must be valid too (make_config's errors name the field)
 

@@ -53,6 +53,7 @@ from .runs import (
     open_run,
     stream_seed,
 )
+from .tensorboard import default_extras
 
 
 def train_rl(
@@ -60,6 +61,7 @@ def train_rl(
     ppo: Optional[PPOConfig] = None,
     *,
     callback: Any = None,
+    checkpoint_hooks: Sequence[Any] = (),
     **settings: Any,
 ) -> TrainResult:
     """Train the paper's RNN with PPO until it reaches the target accuracy (or the step budget runs out).
@@ -85,6 +87,9 @@ def train_rl(
             with status ``"collapsed"`` (see :mod:`agents.callbacks`).
         ppo: The PPO hyperparameters (:class:`~agents.config.PPOConfig`; None: :data:`PPO_DEFAULTS`).
         callback: Extra SB3 callback(s) passed to ``learn``.
+        checkpoint_hooks: Hooks run at every regular checkpoint and on the final model, e.g. the dynamics probe
+            ``analysis.dynamics.probe.DynamicsProbe()`` (``dmd train`` and the experiment cells pass it by default;
+            see :mod:`agents.tensorboard`). They never change training.
         **settings: Fields of :class:`~agents.config.RunConfig` or :class:`~agents.config.PPOConfig` (e.g.
             ``seed=1, n_envs=8``), applied over ``run`` and ``ppo``.
 
@@ -108,6 +113,7 @@ def train_rl(
     monitor = TrainingMonitor(start, model)
     monitor.guard.on_rollback = lambda k: _fresh_trials(model, stream_seed(run.seed, ROLLBACK_STREAM, k))
     monitor.path_state = lambda: rl_state(model)
+    monitor.tensorboard = default_extras(checkpoint_hooks, run.tensorboard_extras)
     if start.checkpoint is not None:
         _resume(start, model, monitor, run.seed)
     if monitor.finished_before():

@@ -47,6 +47,7 @@ from .runs import (
     open_run,
     stream_seed,
 )
+from .tensorboard import default_extras
 
 def supervised_loss(
     policy: Any, batch: SupervisedBatch, fixate_weight: float = 0.1, decision_weight: float = 1.0
@@ -73,6 +74,8 @@ def supervised_loss(
 def train_sl(
     run: RunConfig | int | None = None,
     sl: Optional[SLConfig] = None,
+    *,
+    checkpoint_hooks: Sequence[Any] = (),
     **settings: Any,
 ) -> TrainResult:
     """Train the paper's RNN by supervised learning until it reaches the target accuracy (or the budget runs out).
@@ -91,6 +94,8 @@ def train_sl(
             stream, with a warning. ``max_rollbacks``: collapse rollbacks allowed (as in RL; SL runs have not been
             seen to collapse).
         sl: The SL hyperparameters (:class:`~agents.config.SLConfig`; None: :data:`SL_DEFAULTS`).
+        checkpoint_hooks: Hooks run at every regular checkpoint and on the final model (as in
+            :func:`~agents.train_rl`; e.g. ``analysis.dynamics.probe.DynamicsProbe()``).
         **settings: Fields of :class:`~agents.config.RunConfig` or :class:`~agents.config.SLConfig` (e.g.
             ``seed=1, batch_size=16``), applied over ``run`` and ``sl``.
 
@@ -115,6 +120,7 @@ def train_sl(
     monitor.guard.on_rollback = lambda k: setattr(data, "rng",
                                                   np.random.default_rng(stream_seed(run.seed, ROLLBACK_STREAM, k)))
     monitor.path_state = lambda: {"data_rng": data.rng.bit_generator.state}
+    monitor.tensorboard = default_extras(checkpoint_hooks, run.tensorboard_extras)
     if start.checkpoint is not None:
         _resume(start, data, monitor, run.seed)
     if monitor.finished_before():
@@ -184,7 +190,7 @@ def _update(policy: Any, data: TrialDataset, monitor: TrainingMonitor, sl: SLCon
     monitor.advance(env_steps=int(batch.mask.sum()), trials=sl.batch_size, updates=1)
     # training-batch accuracy of the greedy policy (free: the logits are at hand)
     actions = logits.detach().argmax(-1).T.cpu().numpy()
-    monitor.log.train(loss=loss.item(), grad_norm=grad_norm.item(),
+    monitor.log.train(cross_entropy=loss.item(), grad_norm=grad_norm.item(),
                       batch_accuracy=score_actions(batch.trials, actions).accuracy)
 
 

@@ -51,6 +51,7 @@ _EXPORTS: dict[str, str] = {
     "track": "analysis.dynamics.tracking",
     "Tracking": "analysis.dynamics.tracking",
     "run_dynamics_analysis": "analysis.dynamics.pipeline",
+    "DynamicsProbe": "analysis.dynamics.probe",
     "TorchDynamics": "analysis.dynamics.generic",
     "load_dynamics": "analysis.dynamics.generic",
     "plot_attractor_map": "analysis.dynamics.figures",

@@ -107,7 +107,7 @@ def test_tensorboard_layout_is_shared(rl_run, sl_run) -> None:
         assert shared <= tags[which], shared - tags[which]
         assert any(t.startswith("eval/accuracy_coh_") for t in tags[which])
     assert {"train/value_loss", "train/policy_gradient_loss", "rollout/ep_rew_mean"} <= tags["rl"]
-    assert {"train/loss", "train/batch_accuracy"} <= tags["sl"]
+    assert {"train/cross_entropy", "train/batch_accuracy"} <= tags["sl"]  # issue 12: not train/loss, PPO's tag
 
 
 def test_same_seed_gives_bit_identical_initial_weights(rl_run, sl_run, tmp_path) -> None:

@@ -46,6 +46,8 @@ class CheckpointSaver:
         if self.schedule.due(steps):
             self.save(self.monitor.run.step_checkpoint(steps))
             self.schedule.done_at(steps)
+            if self.monitor.tensorboard is not None:  # histograms, the dynamics probe: never change training
+                self.monitor.tensorboard.checkpoint(self.monitor)
 
     def restart(self) -> None:
         """The counters were set back (a resume or a rewind): the next is due after the current env step."""

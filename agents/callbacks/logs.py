@@ -92,14 +92,21 @@ class RunLogger:
                 self.logger.record(f"eval/{key}", value)
         self.speed()
         self.logger.dump(step=mon.env_steps)
+        writer = self.writer
+        for key, value in scalars.items():
+            if np.isfinite(value):
+                writer.add_scalar(f"eval_vs_trials/{key}", value, mon.trials)
+        writer.flush()
+
+    @property
+    def writer(self) -> Any:
+        """The run's own ``SummaryWriter`` on ``RUN/tb`` (opened on first use, closed by :meth:`close`): the
+        ``eval_vs_trials/*`` scalars and the checkpoint hooks' histograms, images and hyperparameters."""
         if self._writer is None:
             from torch.utils.tensorboard import SummaryWriter
 
-            self._writer = SummaryWriter(log_dir=str(mon.run.tb))
-        for key, value in scalars.items():
-            if np.isfinite(value):
-                self._writer.add_scalar(f"eval_vs_trials/{key}", value, mon.trials)
-        self._writer.flush()
+            self._writer = SummaryWriter(log_dir=str(self.monitor.run.tb))
+        return self._writer
 
     def rollback(self, count: int, message: str) -> None:
         """Record ``eval/rollbacks`` and say on the progress bar what happened."""

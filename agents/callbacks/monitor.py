@@ -64,6 +64,9 @@ class TrainingMonitor:
         self._resumed = resumed is not None
         self.path_state: Optional[Callable[[], Optional[dict[str, Any]]]] = None
         """The trainer's hook: its part of the resume state, captured now (see :mod:`agents.resume`)."""
+        self.tensorboard: Any = None
+        """The trainer's :class:`~agents.tensorboard.TensorBoardExtras`: checkpoint hooks and hyperparameters."""
+        self.task = start.task
         self._safe: Optional[dict[str, Any]] = None  # the resume state of the last safe point; None: now is one
         self._time_before = float(r.get("wall_time", 0.0))
         self.started = time.perf_counter()
@@ -261,8 +264,15 @@ class TrainingMonitor:
             self.save_checkpoint(self.run.step_checkpoint(self.env_steps))
         meta = self.metadata()
         self.run.write_metadata(meta)
+        if self.tensorboard is not None and status != "diverged":
+            self.tensorboard.finish(self, meta)
         self.close()
         return meta
+
+    @property
+    def tb_writer(self) -> Any:
+        """The run's ``SummaryWriter`` on ``RUN/tb`` (:attr:`RunLogger.writer <agents.callbacks.logs.RunLogger.writer>`)."""
+        return self.log.writer
 
     def close(self) -> None:
         """Close the progress bar and the TensorBoard writers."""

@@ -99,7 +99,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the full traceback of any error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     register_commands(sub, COMMAND_MODULES, "add_commands")
+    parser.set_defaults(checkpoint_hook_factory=default_checkpoint_hooks)  # dmd train: the probe (agents.cli)
     return parser
+
+
+def default_checkpoint_hooks() -> list[Any]:
+    """The checkpoint hooks ``dmd train`` passes to the trainers unless ``--no-probe``: the dynamics probe (handed to
+    ``agents.cli``, which cannot import ``analysis``; imported only when a training starts)."""
+    from analysis.dynamics.probe import DynamicsProbe
+
+    return [DynamicsProbe()]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -14,6 +14,8 @@ finds and classifies what that map does, one network at a time or over a run's t
 ``generic``            any other recurrent policy (LSTM, GRU, tanh RNN) as a torch map: autograd Jacobians, Newton
                        fixed points, the same attractor search and maps (imported on demand: it loads torch)
 ``pipeline``           :func:`run_dynamics_analysis`: every map of one saved policy, written to a folder
+``probe``              :class:`~analysis.dynamics.probe.DynamicsProbe`: a small attractor map at every training
+                       checkpoint, logged to TensorBoard (``dynamics/*``); a checkpoint hook of the trainers
 ``figures``            the figures of all of the above
 =====================  ===========================================================================================
 

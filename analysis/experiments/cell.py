@@ -2,7 +2,9 @@
 
 :func:`run_cell` is what the runner executes in a worker. Every step is resumable: the trainer resumes from its
 newest checkpoint (and returns at once when the run already finished), and each analysis writes its numbers to the
-cell folder, where a rerun finds them and skips the step.
+cell folder, where a rerun finds them and skips the step. Training runs the dynamics probe at every checkpoint
+(:class:`~analysis.dynamics.probe.DynamicsProbe`: ``dynamics/*`` scalars and images in the run's TensorBoard folder);
+``dynamics_probe = false`` in a spec's ``[analysis]`` table turns it off.
 
 **Result schema** (the ``result.json`` of a cell, read by :mod:`analysis.experiments.report`):
 
@@ -41,14 +43,16 @@ EVAL_TRIALS = 10000
 
 DEFAULT_ANALYSIS = {"grid": 21, "n_init": 32, "track_grid": 9, "track_n_init": 8, "population_trials": 1000,
                     "n_shuffles": 2000, "decision_states": "delay_end", "n_observed": 16, "initial": False,
-                    "analyse_misses": False}
+                    "analyse_misses": False, "dynamics_probe": True}
 """Analysis settings of a cell, overridable by the spec's ``analysis`` table. ``decision_states`` (see
 :func:`analysis.populations.groups.network_signatures`) is one source for the whole experiment: the default,
 ``"delay_end"``, reads every network the same way (the states it reports its choice from), where ``"auto"`` would
 read networks with bounded decision attractors from those and the others from their delay-end states.
 ``n_observed``: trial-visited states per context that start (and weight) the stimulus-stage attractor map.
 ``initial``: also measure the pair's initial weights (step 0). ``analyse_misses``: also analyse networks that did not
-reach the criterion (they are left out of every comparison, so by default only their accuracy is measured)."""
+reach the criterion (they are left out of every comparison, so by default only their accuracy is measured).
+``dynamics_probe``: log the dynamics probe (:class:`analysis.dynamics.probe.DynamicsProbe`) to each run's TensorBoard
+at every checkpoint; it never changes training."""
 
 
 def _cached(path: Path, compute: Callable[[], dict]) -> dict:
@@ -77,7 +81,12 @@ def _train(spec: ExperimentSpec, cell: Cell, run_dir: Path) -> dict:
         progress=False,
         **(spec.rl if cell.rule == "rl" else spec.sl),
     )
-    result = (train_rl if cell.rule == "rl" else train_sl)(run, hyperparameters)
+    hooks = []
+    if {**DEFAULT_ANALYSIS, **spec.analysis}["dynamics_probe"]:  # dynamics/* in TensorBoard at every checkpoint
+        from analysis.dynamics.probe import DynamicsProbe
+
+        hooks.append(DynamicsProbe())
+    result = (train_rl if cell.rule == "rl" else train_sl)(run, hyperparameters, checkpoint_hooks=hooks)
     meta = result.metadata
     if result.status == "interrupted":
         raise KeyboardInterrupt("training was interrupted")

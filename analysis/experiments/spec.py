@@ -259,6 +259,8 @@ def _check_analysis_value(key: str, value: Any) -> None:
     from .cell import DEFAULT_ANALYSIS
 
     default = DEFAULT_ANALYSIS[key]
+    if isinstance(default, bool) and not isinstance(value, bool):
+        raise SpecError(f"[analysis] {key} must be true or false, got {value!r}")
     if _integer(default) and not (_integer(value) and value >= 1):
         raise SpecError(f"[analysis] {key} must be a positive integer, got {value!r}")
     if isinstance(default, str) and not isinstance(value, str):
