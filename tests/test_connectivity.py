@@ -16,28 +16,19 @@ from analysis.populations.connectivity import (
 )
 
 
-def _ar1(rng, n, m, rho):
-    e = rng.standard_normal((n, m))
-    x = np.empty_like(e)
-    x[0] = e[0]
-    for t in range(1, n):
-        x[t] = rho * x[t - 1] + np.sqrt(1 - rho**2) * e[t]
-    return x
-
-
-def _modules(seed=0, n=4000, rho=0.8):
+def _modules(ar1, seed=0, n=4000, rho=0.8):
     """Units 0-5 share latent a, units 6-11 share latent b, units 12-19 independent; all autocorrelated."""
     rng = np.random.default_rng(seed)
-    latent = _ar1(rng, n, 2, rho)
-    noise = _ar1(rng, n, 20, rho)
+    latent = ar1(rng, n, 2, rho)
+    noise = ar1(rng, n, 20, rho)
     x = noise.copy()
     x[:, :6] += 1.0 * latent[:, [0]]
     x[:, 6:12] += 1.0 * latent[:, [1]]
     return np.maximum(x, 0.0)  # ReLU activity: ties at zero
 
 
-def test_planted_modules_are_recovered_exactly():
-    x = _modules()
+def test_planted_modules_are_recovered_exactly(ar1):
+    x = _modules(ar1)
     fc = functional_connectivity(x, n_shuffles=100, min_shift=50)
     expected = np.zeros((20, 20), bool)
     expected[:6, :6] = expected[6:12, 6:12] = True
@@ -54,8 +45,8 @@ def test_planted_modules_are_recovered_exactly():
     assert s["modularity"] == pytest.approx(0.5, abs=0.01)  # two equal cliques (MI-weighted: nearly equal weights)
 
 
-def test_spearman_weights_equal_scipy_and_find_the_same_graph():
-    x = _modules()  # same data as above; exact recovery fails with probability <= alpha (FWER, tested below)
+def test_spearman_weights_equal_scipy_and_find_the_same_graph(ar1):
+    x = _modules(ar1)  # same data as above; exact recovery fails with probability <= alpha (FWER, tested below)
     fc = functional_connectivity(x, method="spearman", n_shuffles=100, min_shift=50)
     rho = stats.spearmanr(x).statistic
     np.fill_diagonal(rho, 0.0)
@@ -63,9 +54,9 @@ def test_spearman_weights_equal_scipy_and_find_the_same_graph():
     assert fc.adjacency[:6, :6].sum() == 30 and fc.adjacency[12:].sum() == 0
 
 
-def test_independent_autocorrelated_units_keep_nominal_false_positive_rate():
+def test_independent_autocorrelated_units_keep_nominal_false_positive_rate(ar1):
     rng = np.random.default_rng(2)
-    x = _ar1(rng, 4000, 30, 0.9)
+    x = ar1(rng, 4000, 30, 0.9)
     fc = functional_connectivity(x, n_shuffles=200, min_shift=50, alpha=0.05)
     iu = np.triu_indices(30, 1)
     frac = (fc.pvalue[iu] < 0.05).mean()  # 435 pairs

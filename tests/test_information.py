@@ -17,16 +17,6 @@ from analysis.populations.information import (
 )
 
 
-def _ar1(rng: np.random.Generator, n: int, m: int, rho: float) -> np.ndarray:
-    """``m`` independent AR(1) series of length ``n`` (unit variance)."""
-    e = rng.standard_normal((n, m))
-    x = np.empty_like(e)
-    x[0] = e[0]
-    for t in range(1, n):
-        x[t] = rho * x[t - 1] + np.sqrt(1 - rho**2) * e[t]
-    return x
-
-
 # ---------------------------------------------------------------------------------------------------- estimator
 @pytest.mark.parametrize("rho", [0.2, 0.5, 0.8, 0.95])
 def test_gcmi_matches_closed_form_for_correlated_gaussians(rho):
@@ -152,17 +142,17 @@ def test_shift_pvalues_empirical_and_gamma():
     assert gam[2] == 1.0
 
 
-def _trial_data(seed: int, N: int = 300, T: int = 20, H: int = 100, rho: float = 0.9):
+def _trial_data(ar1, seed: int, N: int = 300, T: int = 20, H: int = 100, rho: float = 0.9):
     """Autocorrelated unit activity (AR(1) over the concatenated trials) and per-trial variables, independent."""
     rng = np.random.default_rng(seed)
-    x = _ar1(rng, N * T, H, rho).reshape(N, T, H)
+    x = ar1(rng, N * T, H, rho).reshape(N, T, H)
     variables = {"context": rng.integers(0, 2, N), "coherence": rng.choice([-0.4, -0.1, 0.1, 0.4], N)}
     return x, variables
 
 
 @pytest.mark.parametrize("pvalue", ["empirical", "gamma"])
-def test_shift_test_keeps_false_positive_rate_near_nominal_on_autocorrelated_data(pvalue):
-    x, variables = _trial_data(7)
+def test_shift_test_keeps_false_positive_rate_near_nominal_on_autocorrelated_data(pvalue, ar1):
+    x, variables = _trial_data(ar1, 7)
     sel = selectivity(x, variables, two_stage=False, n_shuffles=500, pvalue=pvalue, alpha=0.05)
     frac = (sel.pvalue < 0.05).mean()  # 200 tests (100 units x 2 variables)
     assert 0.015 <= frac <= 0.09
