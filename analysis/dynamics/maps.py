@@ -375,18 +375,34 @@ class AttractorMap:
         return out
 
     # ------------------------------------------------------------------ summary numbers
-    def _fractions(self, rows: Optional[np.ndarray] = None, reachable: bool = False) -> dict[str, float]:
-        """QP fraction of the bounded attractors among ``rows`` (bool mask; default all), and the divergent and
-        unresolved fractions of all of them. ``reachable``: weight each attractor by the trial-visited states in
-        its basin (``basin_given``) instead of counting distinct attractors once each."""
+    def kind_fractions(self, reachable: bool = True, rows: Optional[np.ndarray] = None) -> dict[str, float]:
+        """The fraction of every kind in :data:`~analysis.dynamics.attractors.KINDS`: the bounded kinds (fixed
+        point, periodic, quasi-periodic, chaotic) of the bounded weight, divergent and unresolved of all of it (NaN
+        without weight).
+
+        Args:
+            reachable: Weight each attractor by the trial-visited states in its basin (``basin_given``; the
+                headline ``qp_fraction_reachable``), else count distinct attractors once each.
+            rows: Only these attractors (bool mask over :attr:`table`; default all).
+        """
+        w, k = self._weights(rows, reachable)
+        total, bounded = w.sum(), w[np.isin(k, BOUNDED)].sum()
+        return {name: _ratio(w[k == i].sum(), bounded if i in BOUNDED else total) for i, name in enumerate(KINDS)}
+
+    def _weights(self, rows: Optional[np.ndarray], reachable: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Each attractor's weight (its trial-visited basin states, or 1; 0 outside ``rows``) and its kind."""
         t = self.table
         w = (t["basin_given"] if reachable else np.ones(len(t["kind"]))).astype(float)
         if rows is not None:
             w = w * rows
-        k = t["kind"]
-        total, bounded = w.sum(), w[np.isin(k, BOUNDED)].sum()
-        return dict(qp=_ratio(w[k == QP].sum(), bounded), divergent=_ratio(w[k == DIV].sum(), total),
-                    unresolved=_ratio(w[k == UNRESOLVED].sum(), total), weight=float(total))
+        return w, t["kind"]
+
+    def _fractions(self, rows: Optional[np.ndarray] = None, reachable: bool = False) -> dict[str, float]:
+        """QP fraction of the bounded attractors among ``rows`` (bool mask; default all), and the divergent and
+        unresolved fractions of all of them (:meth:`kind_fractions`), with their total weight."""
+        f = self.kind_fractions(reachable, rows)
+        return dict(qp=f[KINDS[QP]], divergent=f[KINDS[DIV]], unresolved=f[KINDS[UNRESOLVED]],
+                    weight=float(self._weights(rows, reachable)[0].sum()))
 
     def _group_fraction(self, group_of_point: np.ndarray, reachable: bool = False) -> dict[str, float]:
         """QP fraction per group of points (keys: the rounded group value)."""

@@ -48,8 +48,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 import numpy as np
 
-from analysis.dynamics.attractors import KINDS
-from analysis.dynamics.maps import BOUNDED, AttractorMap, attractor_map
+from analysis.dynamics.maps import AttractorMap, attractor_map
 
 if TYPE_CHECKING:
     from dm_envs import TaskConfig
@@ -66,24 +65,10 @@ def spectral_radius(W: np.ndarray) -> float:
 
 
 def reachable_fractions(amap: AttractorMap) -> dict[str, float]:
-    """Trial-reachable fractions of every kind of a stimulus-stage map.
-
-    Each attractor is weighted by the trial-visited states in its basin (``basin_given``), as the map's headline
-    ``qp_fraction_reachable``: the bounded kinds (fixed point, periodic, quasi-periodic, chaotic) as fractions of the
-    bounded weight, divergent and unresolved as fractions of all of it (NaN when there is no weight).
-
-    Returns:
-        ``{kind: fraction}`` for every kind in :data:`~analysis.dynamics.attractors.KINDS`.
-    """
-    t = amap.table
-    w = np.asarray(t["basin_given"], dtype=float)
-    kind = np.asarray(t["kind"])
-    total, bounded = w.sum(), w[np.isin(kind, BOUNDED)].sum()
-    out = {}
-    for i, name in enumerate(KINDS):
-        den = bounded if i in BOUNDED else total
-        out[name] = float(w[kind == i].sum() / den) if den > 0 else float("nan")
-    return out
+    """Trial-reachable fractions of every kind of a stimulus-stage map (:meth:`AttractorMap.kind_fractions
+    <analysis.dynamics.maps.AttractorMap.kind_fractions>` with ``reachable=True``): each attractor weighted by the
+    trial-visited states in its basin, as the map's headline ``qp_fraction_reachable``."""
+    return amap.kind_fractions(reachable=True)
 
 
 @dataclass

@@ -291,16 +291,11 @@ def run_generic_population_analysis(
 
     from analysis.populations.crystallization import Crystallization, decoder_accuracy, readout_commitment
     from analysis.populations.dimensionality import pca_variance
-    from analysis.populations.pipeline import (STEPS, PopulationReport, _connectivity_step, _populations_step,
-                                               _robustness_steps, _selectivity_step, _timed)
+    from analysis.populations.pipeline import (PopulationReport, _connectivity_step, _populations_step,
+                                               _robustness_steps, _selectivity_step, _timed, check_options)
     from analysis.populations.robustness import DEFAULT_KS
 
-    threshold = GENERIC_THRESHOLD if threshold is None else threshold
-    if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold >= 0):
-        raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
-    unknown = sorted(set(skip) - set(STEPS))
-    if unknown:
-        raise ValueError(f"unknown steps {unknown}; steps: {STEPS}")
+    threshold = check_options(threshold, skip, default_threshold=GENERIC_THRESHOLD)
     dyn = generic_map(network, config)
     if dyn is None:
         raise ValueError("expected a recurrent policy other than the package's ReLU RNN (use run_population_analysis)")

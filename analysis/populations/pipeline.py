@@ -228,12 +228,7 @@ def run_population_analysis(
             n_shuffles_connectivity=n_shuffles_connectivity, ablation_ks=ablation_ks,
             ablation_repeats=ablation_repeats, robustness_dtype=robustness_dtype,
             joint_information=joint_information, progress=progress)
-    threshold = 1e-6 if threshold is None else threshold
-    if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold >= 0):
-        raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
-    unknown = sorted(set(skip) - set(STEPS))
-    if unknown:
-        raise ValueError(f"unknown steps {unknown}; steps: {STEPS}")
+    threshold = check_options(threshold, skip, default_threshold=1e-6)
     w = Network.load(network, config=config)
     config = w.config
     if config is None:
@@ -262,6 +257,21 @@ def run_population_analysis(
 
 
 # ---------------------------------------------------------------------------------------------------- the steps
+def check_options(threshold: Optional[float], skip: Sequence[str], default_threshold: float) -> float:
+    """The activity threshold (``default_threshold`` for None) after checking it and the steps to ``skip``.
+
+    Raises:
+        ValueError: a threshold that is not a finite number >= 0, or an unknown step.
+    """
+    threshold = default_threshold if threshold is None else threshold
+    if not (isinstance(threshold, (int, float)) and np.isfinite(threshold) and threshold >= 0):
+        raise ValueError(f"threshold must be a finite number >= 0, got {threshold!r}")
+    unknown = sorted(set(skip) - set(STEPS))
+    if unknown:
+        raise ValueError(f"unknown steps {unknown}; steps: {STEPS}")
+    return threshold
+
+
 def _populations_step(rep: PopulationReport, w: Any, attractors: Optional[Mapping[str, Any]], attractor_source: str,
                       decision_states: str, gs: str, threshold: float, seed: int,
                       states: Optional[np.ndarray] = None) -> None:
