@@ -374,14 +374,12 @@ def build_model(
         ppo_kwargs: ``RecurrentPPO`` hyperparameters.
         device: Torch device.
     """
-    from sb3_contrib import RecurrentPPO
-
     from dm_envs.sb3 import make_sb3_vec_env
 
-    from .policy import RNNPolicy
+    from .policy import RNNPPO, RNNPolicy
 
     venv = make_sb3_vec_env(n_envs, config=config, seed=seed)
-    return RecurrentPPO(
+    return RNNPPO(
         RNNPolicy, venv, seed=seed, policy_kwargs=dict(policy_kwargs), device=device, **dict(ppo_kwargs or {})
     )
 

@@ -125,17 +125,18 @@ def train_rl(
 def _open_model(start: RunStart, ppo: PPOConfig) -> Any:
     """The run's model: built (a fresh run), or loaded from the checkpoint to resume (SB3 restores weights, optimizer
     state and ``num_timesteps``; :func:`_resume` the rest); it logs to the run's ``tb/``."""
-    from sb3_contrib import RecurrentPPO
     from stable_baselines3.common.logger import configure
 
     from dm_envs.sb3 import make_sb3_vec_env
+
+    from .policy import RNNPPO
 
     settings = start.settings
     if start.checkpoint is None:
         model = build_model(start.task, settings.seed, start.policy_kwargs, ppo.n_envs, ppo.sb3_kwargs(),
                             settings.device)
     else:
-        model = RecurrentPPO.load(start.checkpoint, env=make_sb3_vec_env(ppo.n_envs, config=start.task),
+        model = RNNPPO.load(start.checkpoint, env=make_sb3_vec_env(ppo.n_envs, config=start.task),
                                   device=settings.device, **ppo.sb3_kwargs())
     model.set_logger(configure(str(start.run.tb), ["tensorboard"]))
     return model

@@ -214,7 +214,7 @@ def test_spec_api_rejects_what_it_used_to_coerce():
     spec = ExperimentSpec(seeds=[0, 1], deltas=[1], rl={"max_steps": 10}, task={"noise_amplitude": 0.2},
                           analysis={"grid": 3})
     assert spec.deltas == (1.0,) and ExperimentSpec.from_dict(spec.to_dict()) == spec
-    assert preset("paper").rl == {"max_time": 480.0}
+    assert preset("paper").rl == {"max_steps": 4_000_000} and preset("paper").sl == {}
 
 
 # ---------------------------------------------------------------------------------------------- corrupt cell results

@@ -355,6 +355,28 @@ def test_track_over_checkpoints(tiny_run):
     assert len(tr.maps) == len(ckpts) and tr.maps[-1].qp_present.shape == (2, 3, 3)
 
 
+def test_track_reuses_the_maps_of_a_checkpoint_with_the_same_weights(tiny_run, tmp_path):
+    import shutil
+
+    import agents
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    ckpts = RunDir(run).models()
+    first, twin = ckpts[1], ckpts[2]  # give ``twin`` the weights of ``first``, at its own env steps
+    model = agents.load_model(twin.path)
+    model.policy.load_state_dict(agents.load_model(first.path).policy.state_dict())
+    model.save(twin.path)
+    rows = track(run, checkpoints=[first.name, twin.name], **TRACK_FAST).rows
+    assert [r["env_steps"] for r in rows] == [first.env_steps, twin.env_steps]
+    assert rows[1]["same_weights_as"] == first.name and "same_weights_as" not in rows[0]
+    assert rows[1]["map_wall_time_s"] == 0.0 < rows[0]["map_wall_time_s"]
+    alone = track(run, checkpoints=[twin.name], **TRACK_FAST).rows[0]  # computed afresh: the very same numbers
+    for key in ("qp_fraction", "qp_fraction_reachable", "n_attractors", "lambda1_max", "mean_multistability"):
+        assert rows[1][key] == alone[key] == rows[0][key], key
+    assert "same_weights_as" not in alone
+
+
 def test_track_evaluates_and_selects(tiny_run, tmp_path):
     tr = track(tiny_run, checkpoints=["step_0", "final_model"], evaluate="always", eval_trials=100, **TRACK_FAST)
     assert [r["checkpoint"] for r in tr.rows] == ["step_0", "final_model"]

@@ -38,7 +38,9 @@ class Tracking(tuple):
             ``qp_point_fraction``, ``n_attractors``, ``n_<kind>`` for every kind, ``mean_multistability``,
             ``lambda1_max``, ``basin_match`` and ``basin_match_own_choice`` for delay/decision maps, ...),
             ``map_change`` (fraction of grid points whose dominant kind differs from the previous checkpoint's;
-            NaN for the first) and ``map_change_to_final``. Metrics of further stages carry the stage as prefix
+            NaN for the first) and ``map_change_to_final``. A checkpoint with the same weights as an earlier one
+            (``final_model`` saved one env step after ``acc_target``) reuses that one's maps: its row says
+            ``same_weights_as`` and a ``map_wall_time_s`` of 0. Metrics of further stages carry the stage as prefix
             (``decision_basin_match``).
         summary: See :func:`track`.
         maps: The :class:`AttractorMap` of every checkpoint (first stage), in row order (empty after :meth:`load`).
@@ -159,6 +161,17 @@ def _run_models(run_dir: RunDir) -> list[Checkpoint]:
         fs = sorted(by_steps[steps], key=lambda f: (f.stem != "final_model", f.stem))
         out.append(Checkpoint(fs[0], fs[0].stem, steps, tuple(f.stem for f in fs[1:])))
     return out
+
+
+def _weights_key(model: Any) -> str:
+    """A digest of a model's policy weights: checkpoints with equal digests are the same network."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.policy.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _policy_accuracy(model: Any, dyn: Any, batch: Any) -> float:
@@ -321,6 +334,7 @@ def track(
     end_steps = max(c.env_steps for c in ckpts)
     rows: list[dict[str, Any]] = []
     maps: list[AttractorMap] = []
+    mapped: dict[str, tuple[str, list[AttractorMap]]] = {}  # weights -> (first checkpoint, its maps)
     bar = tqdm(ckpts, desc="checkpoints", unit="ckpt", disable=not progress)
     for ck in bar:
         bar.set_postfix_str(ck.name)
@@ -338,13 +352,22 @@ def track(
         row: dict[str, Any] = dict(checkpoint=ck.name, aliases=list(ck.aliases), env_steps=ck.env_steps,
                                    progress=ck.env_steps / end_steps if end_steps else 1.0, accuracy=acc,
                                    accuracy_source=source if acc is not None else None)
-        for j, s in enumerate(stages):
-            m = attractor_map(dyn, grid, s, n_init=n_init, n_observed=n_observed, seed=seed, rollout=run,
-                              progress=False, **map_kwargs)
-            m.info["model"] = str(ck.path)
+        key = _weights_key(model)
+        twin = mapped.get(key)  # an earlier checkpoint with these very weights (final_model after acc_target)
+        if twin is None:
+            stage_maps = [attractor_map(dyn, grid, s, n_init=n_init, n_observed=n_observed, seed=seed, rollout=run,
+                                        progress=False, **map_kwargs) for s in stages]
+            for m in stage_maps:
+                m.info["model"] = str(ck.path)
+            mapped[key] = (ck.name, stage_maps)
+        else:  # the same weights, trials and seed give the same maps: reuse them rather than recompute
+            stage_maps = twin[1]
+            row["same_weights_as"] = twin[0]
+        for j, (s, m) in enumerate(zip(stages, stage_maps)):
             row.update(_map_row(m, "" if j == 0 else f"{s}_"))
-            if j == 0:
-                maps.append(m)
+            if twin is not None:
+                row[("" if j == 0 else f"{s}_") + "map_wall_time_s"] = 0.0
+        maps.append(stage_maps[0])
         rows.append(row)
     final_dom = maps[-1].dominant
     for j, (row, m) in enumerate(zip(rows, maps)):
