@@ -240,7 +240,7 @@ class _Frames:
     def step(self, active: np.ndarray, accumulate: bool) -> None:
         """Advance one step with the activation patterns ``active (r, H)`` of the states the step maps."""
         Z = (self.W @ self.Q).reshape(self.H, self.r, self.k)
-        Z *= active.T[:, :, None]
+        Z *= np.ascontiguousarray(active.T, dtype=Z.dtype)[:, :, None]  # a 0/1 mask: faster than bools
         self.push(Z, accumulate)
 
     def push(self, Z: np.ndarray, accumulate: bool) -> None:
@@ -901,6 +901,7 @@ class _RecordPass:
         self.tol_e = np.zeros(r)
         self.k_e = np.full(r, -1, dtype=np.int64)  # first return after j_e (-1: none yet)
         self.broken = np.zeros(r, dtype=bool)  # the return did not repeat: no early stop
+        self.cycles_left: Optional[bool] = None  # after the window: does a live representative still repeat?
 
     def _init_outputs(self) -> None:
         """The outputs, filled when a representative stops (early, or at the end)."""
@@ -940,7 +941,10 @@ class _RecordPass:
         for j in range(1, n_rec + 1):
             self.h_prev = self.h
             self.h, self.pre = self.stepper.step(self.h, j > self.warm)
-            self.ring[self.live, (j - 1) % L] = self.h
+            if self.live.size == self.r:  # a slice, not a gather, while every representative records
+                self.ring[:, (j - 1) % L] = self.h
+            else:
+                self.ring[self.live, (j - 1) % L] = self.h
             self._watch_returns(j)
             if self.early and self._stop_cycles(j):
                 break
@@ -957,21 +961,27 @@ class _RecordPass:
         due from the previous pass."""
         crit, live, h = self.crit, self.live, self.h
         j_ref, first, d_step, second = self.j_ref, self.first, self.d_step, self.second
+        full = live.size == self.r  # then x[live] is x itself: skip the gathers (the per-step overhead)
         if j >= j_ref:
             if j == j_ref:
                 self.h_ref[live] = h
                 self.tol_ref[live] = crit.period_tol * (1.0 + np.linalg.norm(h, axis=1))
             else:
                 h_ref, tol_ref = self.h_ref, self.tol_ref
-                dr = np.linalg.norm(h - h_ref[live], axis=1)
-                new = (dr < tol_ref[live]) & (first[live] < 0)
-                first[live[new]] = j - j_ref
-                better = dr < self.best_d[live]
+                tol_l, first_l = (tol_ref, first) if full else (tol_ref[live], first[live])
+                dr = np.linalg.norm(h - (h_ref if full else h_ref[live]), axis=1)
+                new = (dr < tol_l) & (first_l < 0)
+                if new.any():
+                    first[live[new]] = j - j_ref
+                better = dr < (self.best_d if full else self.best_d[live])
                 self.best_d[live[better]] = dr[better]
                 self.best_k[live[better]] = j - j_ref
-                at2 = np.flatnonzero((first[live] > 0) & (j - j_ref == 2 * first[live]) & (d_step[live] < 0))
-                second[live[at2]] = (dr[at2] < tol_ref[live[at2]]).astype(np.int64)
-        pend = np.flatnonzero(d_step[live] == j)
+                first_l = first if full else first[live]
+                at2 = np.flatnonzero((first_l > 0) & (j - j_ref == 2 * first_l)
+                                     & ((d_step if full else d_step[live]) < 0))
+                if at2.size:
+                    second[live[at2]] = (dr[at2] < tol_ref[live[at2]]).astype(np.int64)
+        pend = np.flatnonzero((d_step if full else d_step[live]) == j)
         if pend.size:  # the second return due from the previous pass
             dd = np.linalg.norm(h[pend] - self.d_ref[live[pend]], axis=1)
             second[live[pend]] = (dd < self.d_tol[live[pend]]).astype(np.int64)
@@ -981,6 +991,11 @@ class _RecordPass:
         averaged over ``cycle_record`` steps of whole periods. Returns whether no representative is left."""
         crit, live, h, L = self.crit, self.live, self.h, self.L
         j_e, k_e, broken, warm = self.j_e, self.k_e, self.broken, self.warm
+        if j > j_e + 2 * self.k_max:  # returns are no longer looked for: k_e and broken are final
+            if self.cycles_left is None:
+                self.cycles_left = bool(np.any((k_e[live] > 0) & ~broken[live]))
+            if not self.cycles_left:
+                return False
         if j == j_e:
             self.h_e[live] = h
             self.tol_e[live] = crit.period_tol * (1.0 + np.linalg.norm(h, axis=1))
@@ -1020,6 +1035,7 @@ class _RecordPass:
         keep[done_now] = False
         self.live, self.h, self.h_prev, self.pre = live[keep], h[keep], self.h_prev[keep], self.pre[keep]
         self.stepper.keep(keep)
+        self.cycles_left = None  # recomputed for the representatives still recording
         return not self.live.size
 
     def _membership_window(self, j: int) -> None:
