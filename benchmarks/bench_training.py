@@ -6,6 +6,10 @@ Parts (run all, or pick with ``--part``):
   batched ``TrialVecEnv``) against stock ``RecurrentPPO("MlpLstmPolicy")`` with sb3-contrib's defaults on SB3's
   ``DummyVecEnv`` of 8 ``gym.make("DecisionMaking-v0")`` envs (Monitor-wrapped, as ``make_vec_env`` does), same
   task, one torch thread each, after a warm-up; measured twice, alternating, and the ratio of medians printed.
+* ``buffer`` - the PPO minibatch padding: ``agents.train_rl``'s model (``RNNPPO``, whose
+  ``SequenceRolloutBuffer`` pads each minibatch in one numpy scatter) against the same model with sb3-contrib's
+  ``RecurrentRolloutBuffer`` (one tensor per sequence), same seed and settings, fresh models per repeat, alternating;
+  the ratio of medians of env steps/s, and a check that both trained bit-identical weights.
 * ``criterion`` - wall time, env steps and trials for ``train_rl`` and ``train_sl`` to reach 95% (the trainers'
   stopping rule) at the given levels, for several seeds at one delta; the median over seeds. RL runs get a
   wall-time budget (``--rl-budget``, default 30 min); a run that does not reach the target reports where it got.
@@ -13,6 +17,7 @@ Parts (run all, or pick with ``--part``):
 Examples::
 
     python benchmarks/bench_training.py --part speed
+    python benchmarks/bench_training.py --part buffer --repeats 3
     python benchmarks/bench_training.py --part criterion --levels 1 3 --seeds 3
     python benchmarks/bench_training.py --part criterion --rules sl --levels 3 --seeds 3 --delta 0.15
 
@@ -90,6 +95,48 @@ def bench_speed(level: int, repeats: int, lstm_steps: int, rnn_rollouts: int) ->
     return entry
 
 
+def bench_buffer(level: int, repeats: int, rollouts: int) -> dict[str, Any]:
+    """RL env steps/s of train_rl's model with the sequence buffer vs sb3-contrib's buffer (same training)."""
+    from sb3_contrib import RecurrentPPO
+
+    from agents import PPO_DEFAULTS, RNNPolicy
+    from agents.runs import build_model, policy_kwargs
+    from dm_envs import make_config
+    from dm_envs.sb3 import make_sb3_vec_env
+
+    th.set_num_threads(1)
+    ppo = {k: v for k, v in PPO_DEFAULTS.items() if k != "n_envs"}
+    steps = rollouts * PPO_DEFAULTS["n_envs"] * PPO_DEFAULTS["n_steps"]
+
+    def run(stock: bool) -> tuple[float, list[th.Tensor]]:
+        cfg, kwargs = make_config(level), policy_kwargs(250, 0.1, 0)
+        if stock:  # what build_model does, with plain RecurrentPPO (sb3-contrib's buffer)
+            venv = make_sb3_vec_env(PPO_DEFAULTS["n_envs"], config=cfg, seed=0)
+            model = RecurrentPPO(RNNPolicy, venv, seed=0, policy_kwargs=kwargs, **ppo)
+        else:
+            model = build_model(cfg, 0, kwargs, PPO_DEFAULTS["n_envs"], ppo)
+        t = time.perf_counter()
+        model.learn(steps)
+        return steps / (time.perf_counter() - t), [p.detach().clone() for p in model.policy.parameters()]
+
+    print(f"== buffer (level {level}, {steps:,} env steps per run)", flush=True)
+    ours, stock, same = [], [], True
+    for r in range(repeats):
+        a, wa = run(False)
+        b, wb = run(True)
+        ours.append(a)
+        stock.append(b)
+        same &= all(th.equal(x, y) for x, y in zip(wa, wb))
+        print(f"  repeat {r + 1}: sequence buffer {a:,.0f} steps/s | sb3-contrib buffer {b:,.0f} steps/s | "
+              f"ratio {a / b:.2f}x", flush=True)
+    a, b = statistics.median(ours), statistics.median(stock)
+    print(f"  median: {a:,.0f} vs {b:,.0f} env steps/s -> {a / b:.2f}x; weights bit-identical: {same}")
+    entry = {"part": "buffer", "level": level, "ours_steps_per_s": ours, "stock_steps_per_s": stock,
+             "ratio": a / b, "identical": same}
+    _record(entry)
+    return entry
+
+
 def bench_criterion(levels: list[int], rules: list[str], seeds: int, delta: float, rl_budget: float,
                     sl_budget: float, keep: bool) -> list[dict[str, Any]]:
     """Wall time / env steps / trials to 95% for each level, rule and seed; medians over seeds."""
@@ -155,7 +202,7 @@ def bench_criterion(levels: list[int], rules: list[str], seeds: int, delta: floa
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--part", choices=("speed", "criterion", "all"), default="all")
+    p.add_argument("--part", choices=("speed", "buffer", "criterion", "all"), default="all")
     p.add_argument("--levels", type=int, nargs="+", default=[1, 3], help="levels (criterion part)")
     p.add_argument("--rules", nargs="+", choices=("rl", "sl"), default=["rl", "sl"])
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 per level and rule")
@@ -167,12 +214,15 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--lstm-steps", type=int, default=8192, help="env steps timed for the stock LSTM per repeat")
     p.add_argument("--rnn-rollouts", type=int, default=12, help="rollouts timed for train_rl's setup per repeat")
+    p.add_argument("--buffer-rollouts", type=int, default=20, help="rollouts per run (buffer part)")
     args = p.parse_args()
     th.set_num_threads(1)
     print(f"torch {th.__version__}, {th.get_num_threads()} thread(s), {os.cpu_count()} CPUs, load "
           f"{os.getloadavg()[0]:.2f}")
     if args.part in ("speed", "all"):
         bench_speed(args.speed_level, args.repeats, args.lstm_steps, args.rnn_rollouts)
+    if args.part in ("buffer", "all"):
+        bench_buffer(args.speed_level, args.repeats, args.buffer_rollouts)
     if args.part in ("criterion", "all"):
         bench_criterion(args.levels, args.rules, args.seeds, args.delta, args.rl_budget, args.sl_budget, args.keep)
 
